@@ -236,7 +236,12 @@ ACGI_API int acgi_add_header(acgi_request *r, const char *name,
                              const char *value);
 
 /* Sets Content-Type (default text/html, sent when the body starts if no
- * header set it). Same returns as acgi_add_header. */
+ * header set it). Same returns as acgi_add_header.
+ *
+ * If the program calls none of acgi_set_status, acgi_add_header and
+ * acgi_set_content_type before writing, its first bytes are its own CGI
+ * head, as with libfcgi. A request that writes nothing at all gets a
+ * complete empty response (Status: 200). */
 ACGI_API int acgi_set_content_type(acgi_request *r, const char *type);
 
 /* Writes body bytes; the head goes first. Bytes are buffered and leave
@@ -266,9 +271,12 @@ ACGI_API int acgi_eprintf(acgi_request *r, const char *fmt, ...)
  * abort). After an abort, reads and writes fail with -ECANCELED. */
 ACGI_API bool acgi_cancelled(const acgi_request *r);
 
-/* Returns a file descriptor that becomes readable when the request is
- * aborted (for poll/epoll in the handler), or a negative code. It belongs
- * to the request and closes at acgi_finish. */
+/* Returns a file descriptor to poll in the handler for the abort, or a
+ * negative code (-ENOTSOCK under CGI). With handler threads it becomes
+ * readable exactly when the request is aborted; with one thread it is the
+ * library's event loop descriptor, readable on any event: call
+ * acgi_cancelled, which runs the loop once, to confirm. It belongs to the
+ * library: never close it. */
 ACGI_API int acgi_cancel_fd(acgi_request *r);
 
 /* ---- Requests: the end ---------------------------------------------------- */

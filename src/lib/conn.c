@@ -131,11 +131,19 @@ void conn_close_idle(acgi_server *s)
 	}
 }
 
+/* Reading stops while a request's body buffer is full or the peer does
+ * not take our output: memory stays bounded by the limits, not by what a
+ * peer sends. Level-triggered EPOLLRDHUP would fire without end then, so
+ * it goes too; a close while paused shows as EPOLLHUP or on the next
+ * write. */
+static bool reading(const struct conn *c)
+{
+	return !c->read_paused && c->out.len < OUT_HIGH;
+}
+
 static uint32_t wanted_events(const struct conn *c)
 {
-	uint32_t ev = EPOLLRDHUP;
-	if (!c->read_paused && c->out.len < OUT_HIGH)
-		ev |= EPOLLIN;
+	uint32_t ev = reading(c) ? EPOLLIN | EPOLLRDHUP : 0;
 	if (c->out.len > 0)
 		ev |= EPOLLOUT;
 	return ev;
@@ -190,8 +198,8 @@ static void on_begin(struct conn *c, const struct fcgi_server_event *ev)
 {
 	acgi_server *s = c->srv;
 	acgi_request *r = req_new(s, c, ACGI_PROTO_FASTCGI);
-	if (!r || s->stopping) {
-		/* Out of memory, or a stop: refuse this one request. */
+	if (!r) {
+		/* Out of memory: refuse this one request. */
 		if (r)
 			req_free(r);
 		fcgi_server_end(&c->fs, ev->request_id);
@@ -508,8 +516,12 @@ void conn_on_event(struct conn *c, uint32_t events)
 		return;
 	if (events & EPOLLOUT)
 		(void)conn_flush(c);
-	if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+	if (c->closed)
+		return;
+	if (reading(c) && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		on_readable(c);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		conn_close(c, NULL);
 }
 
 void conn_resume_input(struct conn *c)

@@ -188,7 +188,8 @@ static int parse_field(struct cgi_head_parser *p, char *s, char *e)
 static int parse_line(struct cgi_head_parser *p, char *s, char *e,
                       bool first)
 {
-	if (memchr(s, '\r', (size_t)(e - s)) || memchr(s, '\0', (size_t)(e - s)))
+	size_t len = (size_t)(e - s);
+	if (memchr(s, '\r', len) || memchr(s, '\0', len))
 		return fail(p, "bare CR or NUL in the response head");
 	if (first && p->allow_status_line && e - s >= 5 &&
 	    memcmp(s, "HTTP/", 5) == 0)
@@ -265,11 +266,13 @@ int cgi_head_feed(struct cgi_head_parser *p, const uint8_t *in, size_t len)
 		len = INT_MAX;
 	size_t room = p->cap - p->len;
 	size_t n = len < room ? len : room;
-	if (n)
+	size_t end = 0;
+	if (n) {
 		memcpy(p->buf + p->len, in, n);
-	size_t end = find_head_end(p->buf, p->len, p->len + n);
+		end = find_head_end(p->buf, p->len, p->len + n);
+	}
 	if (end == 0) {
-		if (n < len)
+		if (len > room)
 			return fail(p, err_too_big);
 		p->len += n;
 		return (int)n;

@@ -54,8 +54,9 @@ void cgi_head_init(struct cgi_head_parser *p, char *buf, size_t cap,
  * buffer or has more than CGI_HEAD_MAX_FIELDS lines; -EPROTO for a line
  * with no colon, an empty or non-token name, a space before the colon, a
  * bare CR or a NUL, obsolete line folding, a repeated Status:, Location: or
- * Content-Type:, a Status: that is not three digits and a reason, a bad
- * Content-Length, or a head with no field at all. */
+ * Content-Type:, a Status: that is not three digits (100..599) and a
+ * reason, a bad or repeated Content-Length, an empty Location:, or a head
+ * with no field at all. */
 int cgi_head_feed(struct cgi_head_parser *p, const uint8_t *in, size_t len);
 
 /* Returns 0 when the head is complete, or -EPROTO ("no header block"): for

@@ -14,7 +14,8 @@
 /* Encodes pairs[0..n) as PARAMS records for request_id, followed by the
  * empty PARAMS record, into out[0..cap). Returns the encoded size, which is
  * also what it needs: when larger than cap, nothing was written. Returns
- * -EMSGSIZE when a length does not fit in 31 bits. */
+ * -EMSGSIZE when a length does not fit in 31 bits, -EINVAL for an empty
+ * name (section 3.4 pairs need one; the server would refuse it). */
 int64_t fcgi_encode_params(uint8_t *out, size_t cap, uint16_t request_id,
                            const struct cgi_pair *pairs, size_t n);
 
@@ -22,13 +23,15 @@ int64_t fcgi_encode_params(uint8_t *out, size_t cap, uint16_t request_id,
  * for request_id into out[0..cap); len 0 writes the empty record that ends
  * the stream. Records carry at most 65535 bytes each (the last may be
  * shorter) and no padding. Returns the encoded size, which is also what it
- * needs: when larger than cap, nothing was written. */
+ * needs: when larger than cap, nothing was written; -EMSGSIZE for a len
+ * too large for the size to be counted (over 2^61). */
 int64_t fcgi_encode_stream(uint8_t *out, size_t cap, uint8_t type,
                            uint16_t request_id, const uint8_t *data,
                            size_t len);
 
 /* Encodes a GET_VALUES record asking for names[0..n) into out[0..cap).
- * Same return contract. */
+ * Same return contract; -EMSGSIZE too when the pairs do not fit in one
+ * record (it is a discrete record, section 3.3). */
 int64_t fcgi_encode_get_values(uint8_t *out, size_t cap,
                                const char *const *names, size_t n);
 

@@ -8,7 +8,8 @@
 #include <string.h>
 
 /* Feed functions return the bytes consumed as an int, so one call looks at
- * most at INT_MAX bytes; the caller comes back for the rest anyway. */
+ * most at INT_MAX bytes. Given more, a call may report no event with bytes
+ * left over: a caller that passes such sizes must loop on the count too. */
 static size_t clamp_len(size_t len)
 {
 	return len > (size_t)INT_MAX ? (size_t)INT_MAX : len;
@@ -566,19 +567,28 @@ static void gv_collect(struct fcgi_server *s, const uint8_t *data, size_t len)
 	s->gv_name_len = (uint8_t)(s->gv_name_len + take);
 }
 
+static bool nv_in_length(const struct fcgi_nv_parser *p)
+{
+	return p->state == NV_NAME_LEN || p->state == NV_VALUE_LEN;
+}
+
 /* Like params_piece, for GET_VALUES (section 4.1). A discrete record holds
- * whole pairs, so a pair that runs past its record breaks the connection. */
+ * whole pairs, so a pair that runs past its record breaks the connection.
+ * Length bytes go in one at a time, so that a refused length is reported
+ * at its own byte however the input was split. */
 static int gv_piece(struct fcgi_server *s, const uint8_t *data, size_t n,
                     struct fcgi_server_event *ev, size_t *used)
 {
 	struct fcgi_nv_event nev;
-	int k = fcgi_nv_feed(&s->gv, data, n, &nev);
+	size_t n_feed = nv_in_length(&s->gv) && n > 1 ? 1 : n;
+	int k = fcgi_nv_feed(&s->gv, data, n_feed, &nev);
 
-	if (k == -EMSGSIZE)
-		return conn_error(s, "GET_VALUES pair runs past the end of its record",
-		                  s->rec.offset - n);
-	if (k < 0)
-		return conn_error(s, s->gv.reason, s->rec.offset - n);
+	if (k < 0) {
+		give_back(s, n - n_feed, used);
+		return conn_error(s, k == -EMSGSIZE ?
+		                  "GET_VALUES pair runs past the end of its record" :
+		                  s->gv.reason, s->rec.offset - 1);
+	}
 	give_back(s, n - (size_t)k, used);
 	switch (nev.kind) {
 	case FCGI_NV_HEAD:

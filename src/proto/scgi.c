@@ -54,33 +54,46 @@ static void set_event(struct scgi_event *ev, enum scgi_event_kind kind,
 	ev->len = len;
 }
 
-/* "70:" – a netstring length has no leading zero, so "0" is only ever a
- * whole length; an empty block cannot hold CONTENT_LENGTH. */
+/* The ':' after the length: "0" would be an empty block, which cannot
+ * hold the CONTENT_LENGTH that must come first. */
+static int end_length(struct scgi_parser *p, size_t at)
+{
+	if (p->n_digits == 0)
+		return fail(p, -EPROTO, "netstring has no length", at);
+	if (p->block_len == 0)
+		return fail(p, -EPROTO, "empty header block: no CONTENT_LENGTH",
+		            at);
+	p->block_left = p->block_len;
+	p->state = ST_NAME;
+	return 0;
+}
+
+static int length_digit(struct scgi_parser *p, uint8_t c, size_t at)
+{
+	if (c < '0' || c > '9')
+		return fail(p, -EPROTO, "netstring length is not a number", at);
+	/* A netstring length has no leading zero: "0" is only ever whole. */
+	if (p->n_digits == 1 && p->block_len == 0)
+		return fail(p, -EPROTO, "netstring length has a leading zero", at);
+	if (p->n_digits == MAX_LEN_DIGITS)
+		return fail(p, -EMSGSIZE, "netstring length is too long", at);
+	p->block_len = p->block_len * 10 + (uint64_t)(c - '0');
+	p->n_digits++;
+	if (p->block_len > p->lim.max_params_bytes)
+		return fail(p, -EMSGSIZE, "header block is over the limit", at);
+	return 0;
+}
+
+/* "70:": the netstring's length, then its ':'. */
 static int read_length(struct scgi_parser *p, const uint8_t *in, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		uint8_t c = in[i];
-		if (c == ':') {
-			if (p->n_digits == 0)
-				return fail(p, -EPROTO, "netstring has no length", i);
-			if (p->block_len == 0)
-				return fail(p, -EPROTO,
-				            "empty header block: no CONTENT_LENGTH", i);
-			p->block_left = p->block_len;
-			p->state = ST_NAME;
+		int rc = in[i] == ':' ? end_length(p, i)
+		                      : length_digit(p, in[i], i);
+		if (rc < 0)
+			return rc;
+		if (in[i] == ':')
 			return (int)(i + 1);
-		}
-		if (c < '0' || c > '9')
-			return fail(p, -EPROTO, "netstring length is not a number", i);
-		if (p->n_digits == 1 && p->block_len == 0)
-			return fail(p, -EPROTO, "netstring length has a leading zero",
-			            i);
-		if (p->n_digits == MAX_LEN_DIGITS)
-			return fail(p, -EMSGSIZE, "netstring length is too long", i);
-		p->block_len = p->block_len * 10 + (uint64_t)(c - '0');
-		p->n_digits++;
-		if (p->block_len > p->lim.max_params_bytes)
-			return fail(p, -EMSGSIZE, "header block is over the limit", i);
 	}
 	return (int)len;
 }
@@ -265,7 +278,9 @@ int scgi_feed(struct scgi_parser *p, const uint8_t *in, size_t len,
 		len = INT_MAX;
 	size_t used = 0;
 	for (;;) {
-		int n = step(p, in + used, len - used, ev);
+		/* No arithmetic on in before a byte was read: it may be NULL
+		 * when len is 0. */
+		int n = step(p, used ? in + used : in, len - used, ev);
 		if (n < 0)
 			return n;
 		used += (size_t)n;

@@ -106,8 +106,10 @@ def workdir():
 class App:
     """A program under test listening on a Unix or TCP socket."""
 
-    def __init__(self, proc, transport, path=None, host=None, port=None):
+    def __init__(self, proc, transport, path=None, host=None, port=None,
+                 threads=None):
         self.proc = proc
+        self.threads = threads
         self.transport = transport
         self.path = path
         self.host = host
@@ -204,7 +206,8 @@ class Servers:
                            proc=proc)
         if transport == "tcp6":
             transport = "tcp"
-        return App(proc, transport, path=path, host=host, port=port)
+        return App(proc, transport, path=path, host=host, port=port,
+                   threads=threads)
 
     def nginx(self, app):
         """Real nginx in front of app (see acgi_support.NGINX_CONF)."""

@@ -14,8 +14,9 @@
 
 /* ---- Helpers --------------------------------------------------------- */
 
-#define BYTES(...) (const uint8_t[]){__VA_ARGS__}, \
-	sizeof((const uint8_t[]){__VA_ARGS__})
+/* A byte array, then (BYTES) its length as the next argument. */
+#define RAW(...) ((const uint8_t[]){__VA_ARGS__})
+#define BYTES(...) RAW(__VA_ARGS__), sizeof(RAW(__VA_ARGS__))
 #define HDR(type, id, clen, pad) \
 	1, (type), ((id) >> 8) & 255, (id) & 255, ((clen) >> 8) & 255, \
 	(clen) & 255, (pad), 0
@@ -341,7 +342,7 @@ static void test_encode_header(void **state)
 
 	(void)state;
 	fcgi_encode_header(h, FCGI_STDOUT, 0x1234, 0xfedc, 7);
-	assert_memory_equal(h, BYTES(1, 6, 0x12, 0x34, 0xfe, 0xdc, 7, 0), 8);
+	assert_memory_equal(h, RAW(1, 6, 0x12, 0x34, 0xfe, 0xdc, 7, 0), 8);
 }
 
 static void test_encode_fixed(void **state)
@@ -351,15 +352,15 @@ static void test_encode_fixed(void **state)
 	(void)state;
 	memset(r, 0xaa, sizeof(r));
 	fcgi_encode_begin(r, 0x0102, FCGI_FILTER, FCGI_KEEP_CONN);
-	assert_memory_equal(r, BYTES(1, 1, 1, 2, 0, 8, 0, 0,
+	assert_memory_equal(r, RAW(1, 1, 1, 2, 0, 8, 0, 0,
 	                             0, 3, 1, 0, 0, 0, 0, 0), 16);
 	memset(r, 0xaa, sizeof(r));
 	fcgi_encode_end(r, 0xffff, 0x80000001u, FCGI_OVERLOADED);
-	assert_memory_equal(r, BYTES(1, 3, 0xff, 0xff, 0, 8, 0, 0,
+	assert_memory_equal(r, RAW(1, 3, 0xff, 0xff, 0, 8, 0, 0,
 	                             0x80, 0, 0, 1, 2, 0, 0, 0), 16);
 	memset(r, 0xaa, sizeof(r));
 	fcgi_encode_unknown_type(r, 200);
-	assert_memory_equal(r, BYTES(1, 11, 0, 0, 0, 8, 0, 0,
+	assert_memory_equal(r, RAW(1, 11, 0, 0, 0, 8, 0, 0,
 	                             200, 0, 0, 0, 0, 0, 0, 0), 16);
 }
 
@@ -464,7 +465,7 @@ static void test_record_roundtrip(void **state)
 
 static void test_record_fixed_encoders(void **state)
 {
-	struct recs r;
+	static struct recs r;
 	uint8_t rec[16];
 	struct fcgi_record_parser p;
 
@@ -475,14 +476,14 @@ static void test_record_fixed_encoders(void **state)
 	assert_int_equal(rec_run(&p, rec, 16, &r), 0);
 	assert_int_equal(r.type, FCGI_BEGIN_REQUEST);
 	assert_int_equal(r.id, 7);
-	assert_memory_equal(r.body, BYTES(0, 2, 0xfe, 0, 0, 0, 0, 0), 8);
+	assert_memory_equal(r.body, RAW(0, 2, 0xfe, 0, 0, 0, 0, 0), 8);
 
 	fcgi_encode_end(rec, 9, 0xdeadbeef, FCGI_UNKNOWN_ROLE);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(rec_run(&p, rec, 16, &r), 0);
 	assert_int_equal(r.type, FCGI_END_REQUEST);
 	assert_int_equal(r.id, 9);
-	assert_memory_equal(r.body, BYTES(0xde, 0xad, 0xbe, 0xef, 3, 0, 0, 0), 8);
+	assert_memory_equal(r.body, RAW(0xde, 0xad, 0xbe, 0xef, 3, 0, 0, 0), 8);
 
 	fcgi_encode_unknown_type(rec, 42);
 	memset(&r, 0, sizeof(r));
@@ -579,7 +580,7 @@ static void test_record_split_every_offset(void **state)
 
 static void test_record_errors(void **state)
 {
-	static const struct {
+	const struct {
 		const uint8_t *in;
 		size_t len;
 		uint64_t offset;
@@ -595,8 +596,8 @@ static void test_record_errors(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		static struct recs r;
 		struct fcgi_record_parser p;
-		struct recs r;
 
 		memset(&r, 0, sizeof(r));
 		fcgi_record_parser_init(&p);
@@ -681,10 +682,12 @@ static const char *nv_run(const uint8_t *in, size_t len, size_t k,
 static void test_nv_length_boundaries(void **state)
 {
 	static uint8_t in[600];
-	static char expect[2048];
+	static char expect[2048], ns[128], ws[129];
 	size_t n = 0;
 
 	(void)state;
+	memset(ns, 'n', 127);
+	memset(ws, 'w', 128);
 	/* 1-byte name length, value length 0. */
 	in[n++] = 1;
 	in[n++] = 0;
@@ -717,9 +720,9 @@ static void test_nv_length_boundaries(void **state)
 	in[n++] = 'D';
 
 	snprintf(expect, sizeof(expect),
-	         "HEAD 1/0\nB [A]\nEND\nHEAD 127/1\nB [%.*sv]\nEND\n"
-	         "HEAD 1/128\nB [B%.*s]\nEND\nHEAD 2/0\nB [CD]\nEND\nOK\n",
-	         127, (const char *)in + 5, 128, (const char *)in + 141);
+	         "HEAD 1/0\nB 0 [A]\nEND\nHEAD 127/1\nB 0 [%s%s]\nEND\n"
+	         "HEAD 1/128\nB 0 [B%s]\nEND\nHEAD 2/0\nB 0 [CD]\nEND\nOK\n",
+	         ns, "v", ws);
 	assert_string_equal(nv_run(in, n, 0, 1000, 1000), expect);
 	for (size_t k = 1; k < n; k++)
 		assert_string_equal(nv_run(in, n, k, 1000, 1000), expect);
@@ -746,6 +749,18 @@ static void test_nv_length_max(void **state)
 	assert_int_equal(fcgi_nv_finish(&p), -EPROTO);
 	assert_non_null(p.reason);
 
+	/* All of a pair's bytes are in, its END not yet reported: the stream
+	 * may end here. */
+	fcgi_nv_parser_init(&p, 10, 10);
+	assert_int_equal(fcgi_nv_feed(&p, RAW(1, 1, 'a', 'b'), 4, &ev), 2);
+	assert_int_equal(ev.kind, FCGI_NV_HEAD);
+	assert_int_equal(fcgi_nv_feed(&p, RAW(1, 1, 'a', 'b') + 2, 2, &ev), 2);
+	assert_int_equal(ev.kind, FCGI_NV_BYTES);
+	assert_int_equal(fcgi_nv_finish(&p), 0);
+	assert_int_equal(fcgi_nv_feed(&p, NULL, 0, &ev), 0);
+	assert_int_equal(ev.kind, FCGI_NV_END);
+	assert_int_equal(fcgi_nv_finish(&p), 0);
+
 	/* One less than allowed is refused before any byte is read. */
 	fcgi_nv_parser_init(&p, 10, 0x7ffffffe);
 	assert_int_equal(fcgi_nv_feed(&p, in, sizeof(in), &ev), -EMSGSIZE);
@@ -767,14 +782,14 @@ static void test_nv_errors(void **state)
 	assert_string_equal(nv_run(BYTES(0x80, 0), 0, 10, 10), "CUT\n");
 	assert_string_equal(nv_run(BYTES(2), 0, 10, 10), "CUT\n");
 	assert_string_equal(nv_run(BYTES(2, 2, 'a'), 0, 10, 10),
-	                    "HEAD 2/2\nB [a]\nCUT\n");
+	                    "HEAD 2/2\nB 0 [a]\nCUT\n");
 	assert_string_equal(nv_run(BYTES(2, 2, 'a', 'b', 'c'), 0, 10, 10),
-	                    "HEAD 2/2\nB [abc]\nCUT\n");
+	                    "HEAD 2/2\nB 0 [abc]\nCUT\n");
 	assert_string_equal(nv_run(BYTES(2, 2, 'a', 'b', 'c', 'd'), 0, 10, 10),
-	                    "HEAD 2/2\nB [abcd]\nEND\nOK\n");
+	                    "HEAD 2/2\nB 0 [abcd]\nEND\nOK\n");
 	/* Exactly at the limits. */
 	assert_string_equal(nv_run(BYTES(2, 1, 'a', 'b', 'c'), 0, 2, 1),
-	                    "HEAD 2/1\nB [abc]\nEND\nOK\n");
+	                    "HEAD 2/1\nB 0 [abc]\nEND\nOK\n");
 }
 
 static void test_nv_encode(void **state)
@@ -787,7 +802,7 @@ static void test_nv_encode(void **state)
 	memset(big, 'x', sizeof(big));
 	r = fcgi_nv_encode(out, sizeof(out), "AB", 2, "", 0);
 	assert_int_equal(r, 4);
-	assert_memory_equal(out, BYTES(2, 0, 'A', 'B'), 4);
+	assert_memory_equal(out, RAW(2, 0, 'A', 'B'), 4);
 
 	r = fcgi_nv_encode(out, sizeof(out), "N", 1, big, 127);
 	assert_int_equal(r, 1 + 1 + 1 + 127);
@@ -795,7 +810,7 @@ static void test_nv_encode(void **state)
 
 	r = fcgi_nv_encode(out, sizeof(out), big, 128, "v", 1);
 	assert_int_equal(r, 4 + 1 + 128 + 1);
-	assert_memory_equal(out, BYTES(0x80, 0, 0, 128, 1), 5);
+	assert_memory_equal(out, RAW(0x80, 0, 0, 128, 1), 5);
 	assert_int_equal(out[5 + 128], 'v');
 
 	/* Too small: says what it needs, writes nothing. */
@@ -834,7 +849,7 @@ static void test_nv_roundtrip(void **state)
 			                           value, lens[b] - 1);
 
 			assert_true(r > 0);
-			snprintf(expect, sizeof(expect), "HEAD %zu/%zu\nB [%.*s%.*s]\nEND\nOK\n",
+			snprintf(expect, sizeof(expect), "HEAD %zu/%zu\nB 0 [%.*s%.*s]\nEND\nOK\n",
 			         lens[a], lens[b] - 1, (int)lens[a], name,
 			         (int)(lens[b] - 1), value);
 			assert_string_equal(nv_run(out, (size_t)r, 0, 1000, 1000),
@@ -866,7 +881,7 @@ static size_t conversation(struct buf *b)
 	put_begin(b, 2, FCGI_FILTER, 0);
 	put_rec(b, FCGI_PARAMS, 1, nv + 20, n - 20, 7);
 	put_rec(b, FCGI_PARAMS, 1, "", 0, 0);
-	put_str(b, FCGI_GET_VALUES, 0, "\x0e\x00" "FCGI_MAX_CONNS", 2);
+	put_rec(b, FCGI_GET_VALUES, 0, "\x0e\x00" "FCGI_MAX_CONNS", 16, 2);
 	n = pairs(nv, sizeof(nv), p2, 2);
 	put_rec(b, FCGI_PARAMS, 2, nv, n, 0);
 	put_rec(b, FCGI_PARAMS, 2, "", 0, 1);
@@ -882,38 +897,45 @@ static size_t conversation(struct buf *b)
 	return b->len;
 }
 
-static const char conversation_events[] =
-	"BEGIN 1 slot=0 role=1 flags=1\n"
-	"HEAD 1 11/2\n"
-	"PARAM 1 [SCRIPT_NAME/x]\n"
-	"PEND 1\n"
-	"HEAD 1 12/0\n"
-	"PARAM 1 [QU]\n"
-	"BEGIN 2 slot=1 role=3 flags=0\n"
-	"PARAM 1 [ERY_STRING]\n"
-	"PEND 1\n"
-	"HEAD 1 9/199\n"
-	"PARAM 1 [HTTP_LONG"
-	"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL"
-	"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL"
-	"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL]\n"
-	"PEND 1\n"
-	"PARAMS_END 1\n"
-	"GVNAME [FCGI_MAX_CONNS]\n"
-	"GVEND\n"
-	"HEAD 2 1/1\n"
-	"PARAM 2 [A1]\n"
-	"PEND 2\n"
-	"PARAMS_END 2\n"
-	"STDIN 1 [body]\n"
-	"STDIN 2 [in]\n"
-	"STDIN 1 [more]\n"
-	"UNKNOWN type=77\n"
-	"STDIN_END 1\n"
-	"STDIN_END 2\n"
-	"DATA 2 [file]\n"
-	"DATA_END 2\n"
-	"ABORT 1\n";
+/* What conversation() should give; built at run time for the long value. */
+static const char *conversation_events(void)
+{
+	static char s[2048];
+	char ls[200];
+
+	memset(ls, 'L', 199);
+	ls[199] = 0;
+	snprintf(s, sizeof(s),
+	         "BEGIN 1 slot=0 role=1 flags=1\n"
+	         "HEAD 1 11/2\n"
+	         "PARAM 1 [SCRIPT_NAME/x]\n"
+	         "PEND 1\n"
+	         "HEAD 1 12/0\n"
+	         "PARAM 1 [QUE]\n"
+	         "BEGIN 2 slot=1 role=3 flags=0\n"
+	         "PARAM 1 [RY_STRING]\n"
+	         "PEND 1\n"
+	         "HEAD 1 9/199\n"
+	         "PARAM 1 [HTTP_LONG%s]\n"
+	         "PEND 1\n"
+	         "PARAMS_END 1\n"
+	         "GVNAME [FCGI_MAX_CONNS]\n"
+	         "GVEND\n"
+	         "HEAD 2 1/1\n"
+	         "PARAM 2 [A1]\n"
+	         "PEND 2\n"
+	         "PARAMS_END 2\n"
+	         "STDIN 1 [body]\n"
+	         "STDIN 2 [in]\n"
+	         "STDIN 1 [more]\n"
+	         "UNKNOWN type=77\n"
+	         "STDIN_END 1\n"
+	         "STDIN_END 2\n"
+	         "DATA 2 [file]\n"
+	         "DATA_END 2\n"
+	         "ABORT 1\n", ls);
+	return s;
+}
 
 static void test_server_conversation(void **state)
 {
@@ -922,7 +944,7 @@ static void test_server_conversation(void **state)
 
 	(void)state;
 	conversation(&b);
-	assert_string_equal(run(2, NULL, b.b, b.len), conversation_events);
+	assert_string_equal(run(2, NULL, b.b, b.len), conversation_events());
 	v = srv_new(2, NULL);
 	run_pieces(v, b.b, b.len, NULL, 0);
 	assert_int_equal(fcgi_server_active(&v->s), 2);
@@ -943,7 +965,7 @@ static void test_server_split_every_offset(void **state)
 	(void)state;
 	conversation(&b);
 	assert_string_equal(run_all_splits(2, NULL, b.b, b.len),
-	                    conversation_events);
+	                    conversation_events());
 }
 
 /* Many small records in one buffer, each reported in order. */
@@ -985,7 +1007,7 @@ static void test_server_many_records(void **state)
 
 static void test_server_malformed(void **state)
 {
-	static const struct {
+	const struct {
 		const char *what;
 		const uint8_t *in;
 		size_t len;
@@ -1049,8 +1071,9 @@ static void test_server_malformed(void **state)
 		{"unknown role 4, then records for the refused id are ignored",
 		 BYTES(BEGIN_REC(5, 4, 0), HDR(FCGI_PARAMS, 5, 0, 0)), 1,
 		 "REFUSE 5 role=4 status=3\n"},
-		{"unknown role 0x0101", BYTES(BEGIN_REC(5, 1, 0)) , 1,
-		 "BEGIN 5 slot=0 role=1 flags=0\n"},
+		{"unknown role 0x0101",
+		 BYTES(HDR(FCGI_BEGIN_REQUEST, 5, 8, 0), 1, 1, 0, 0, 0, 0, 0, 0), 1,
+		 "REFUSE 5 role=257 status=3\n"},
 		{"unknown management type, padded",
 		 BYTES(HDR(200, 0, 3, 5), 1, 2, 3, 0, 0, 0, 0, 0), 1,
 		 "UNKNOWN type=200\n"},
@@ -1092,17 +1115,17 @@ static void test_server_malformed(void **state)
 		 BYTES(HDR(FCGI_GET_VALUES, 0, 4, 0), 3, 0, 'A', 'B'), 1,
 		 "CONN EPROTO @9 GET_VALUES pair runs past the end of its record\n"},
 		{"GET_VALUES length cut at its record's end",
-		 BYTES(HDR(FCGI_GET_VALUES, 0, 3, 2), 1, 0, 'A', 0x80, 0), 1,
+		 BYTES(HDR(FCGI_GET_VALUES, 0, 4, 1), 1, 0, 'A', 0x80, 0), 1,
 		 "GVNAME [A]\n"
-		 "CONN EPROTO @11 GET_VALUES pair cut short at the end of its record\n"},
+		 "CONN EPROTO @12 GET_VALUES pair cut short at the end of its record\n"},
 		{"GET_VALUES huge length",
 		 BYTES(HDR(FCGI_GET_VALUES, 0, 4, 0), 0xff, 0xff, 0xff, 0xff), 1,
-		 "CONN EPROTO @8 GET_VALUES pair runs past the end of its record\n"},
+		 "CONN EPROTO @11 GET_VALUES pair runs past the end of its record\n"},
 		{"GET_VALUES empty name",
 		 BYTES(HDR(FCGI_GET_VALUES, 0, 2, 0), 0, 0), 1,
 		 "CONN EPROTO @8 name-value pair with an empty name\n"},
 		{"GET_VALUES names, values ignored, empty record",
-		 BYTES(HDR(FCGI_GET_VALUES, 0, 17, 7), 13, 0, 'F', 'C', 'G', 'I',
+		 BYTES(HDR(FCGI_GET_VALUES, 0, 19, 7), 13, 0, 'F', 'C', 'G', 'I',
 		       '_', 'M', 'A', 'X', '_', 'R', 'E', 'Q', 'S', 1, 1, 'X', 'y',
 		       0, 0, 0, 0, 0, 0, 0, HDR(FCGI_GET_VALUES, 0, 0, 0)), 1,
 		 "GVNAME [FCGI_MAX_REQS]\nGVNAME [X]\nGVEND\nGVEND\n"},
@@ -1134,13 +1157,13 @@ static void test_server_malformed(void **state)
 		 "RERR 1 EPROTO name-value pair with an empty name\n"},
 		{"an errored request's records are skipped, ABORT still seen",
 		 BYTES(BEGIN_REC(1, 1, 0), HDR(FCGI_STDIN, 1, 1, 0), 'x',
-		       HDR(FCGI_PARAMS, 1, 3, 0), 1, 1, 'a', 'b',
+		       HDR(FCGI_PARAMS, 1, 4, 0), 1, 1, 'a', 'b',
 		       HDR(FCGI_PARAMS, 1, 0, 0), BEGIN_REC(1, 1, 0),
 		       HDR(FCGI_ABORT_REQUEST, 1, 0, 0)), 1,
 		 "BEGIN 1 slot=0 role=1 flags=0\n"
 		 "RERR 1 EPROTO STDIN before the end of the params stream\n"
 		 "ABORT 1\n"},
-		{"the connection error sticks",
+		{"nothing after a connection error is read",
 		 BYTES(2, 1, 0, 1, 0, 8, 0, 0, BEGIN_REC(1, 1, 0)), 1,
 		 "CONN EPROTO @0 FastCGI version is not 1\n"},
 	};
@@ -1227,14 +1250,13 @@ static void test_server_slots(void **state)
 	assert_int_equal(v->slots[0].role, FCGI_AUTHORIZER);
 }
 
-/* A request that broke the protocol keeps its slot until it is ended;
- * ending it in the middle of a record skips the rest of that record. */
-static void test_server_end_mid_record(void **state)
+/* A request that broke the protocol keeps its slot until it is ended. */
+static void test_server_error_keeps_slot(void **state)
 {
 	struct srv *v = srv_new(1, NULL);
 	struct fcgi_server_event ev;
-	const uint8_t in[] = {BEGIN_REC(1, 1, 0), HDR(FCGI_PARAMS, 1, 6, 0),
-	                      0, 1, 'v', 1, 1, 'a', BEGIN_REC(1, 1, 0)};
+	const uint8_t in[] = {BEGIN_REC(1, 1, 0), HDR(FCGI_PARAMS, 1, 3, 0),
+	                      0, 1, 'v', BEGIN_REC(1, 1, 0)};
 	size_t at = 0;
 	int r;
 
@@ -1245,6 +1267,7 @@ static void test_server_end_mid_record(void **state)
 	r = fcgi_server_feed(&v->s, in + at, sizeof(in) - at, &ev);
 	assert_int_equal(ev.kind, FCGI_EV_REQUEST_ERROR);
 	assert_int_equal(ev.error, -EPROTO);
+	assert_int_equal(ev.request_id, 1);
 	assert_ptr_equal(ev.slot, &v->slots[0]);
 	assert_int_equal(fcgi_server_active(&v->s), 1);
 	fcgi_server_end(&v->s, 1);
@@ -1254,6 +1277,40 @@ static void test_server_end_mid_record(void **state)
 	assert_int_equal(ev.kind, FCGI_EV_BEGIN);
 	assert_int_equal(at + (size_t)r, sizeof(in));
 	assert_int_equal(fcgi_server_active(&v->s), 1);
+}
+
+/* Ending a request in the middle of one of its records skips the rest of
+ * that record. */
+static void test_server_end_mid_record(void **state)
+{
+	struct srv *v = srv_new(1, NULL);
+	struct fcgi_server_event ev;
+	const uint8_t in[] = {BEGIN_REC(1, 1, 0), HDR(FCGI_PARAMS, 1, 8, 0),
+	                      1, 1, 'a', 'b', 1, 1, 'c', 'd', BEGIN_REC(1, 2, 0),
+	                      HDR(FCGI_PARAMS, 1, 0, 0)};
+	size_t at = 0;
+	int r;
+
+	(void)state;
+	r = fcgi_server_feed(&v->s, in, sizeof(in), &ev);
+	assert_int_equal(ev.kind, FCGI_EV_BEGIN);
+	at += (size_t)r;
+	r = fcgi_server_feed(&v->s, in + at, sizeof(in) - at, &ev);
+	assert_int_equal(ev.kind, FCGI_EV_PARAM_HEAD);
+	at += (size_t)r;
+	assert_int_equal(at, 16 + 8 + 2);
+	fcgi_server_end(&v->s, 1);
+	r = fcgi_server_feed(&v->s, in + at, sizeof(in) - at, &ev);
+	assert_int_equal(ev.kind, FCGI_EV_BEGIN);
+	assert_int_equal(ev.role, FCGI_AUTHORIZER);
+	at += (size_t)r;
+	r = fcgi_server_feed(&v->s, in + at, sizeof(in) - at, &ev);
+	assert_int_equal(ev.kind, FCGI_EV_PARAMS_END);
+	at += (size_t)r;
+	r = fcgi_server_feed(&v->s, in + at, sizeof(in) - at, &ev);
+	assert_int_equal(r, 0);
+	assert_int_equal(ev.kind, FCGI_EV_NONE);
+	assert_int_equal(at, sizeof(in));
 }
 
 static size_t params_request(struct buf *b, const char *const *nv, size_t n)
@@ -1326,8 +1383,8 @@ static void test_server_param_value_max(void **state)
 /* A GET_VALUES name longer than FCGI_GV_NAME_MAX is not reported. */
 static void test_server_get_values_long_name(void **state)
 {
-	static uint8_t nv[400];
-	static char name[200];
+	static uint8_t nv[800];
+	static char name[300];
 	static struct buf b;
 	static char expect[512];
 	size_t n = 0;
@@ -1339,6 +1396,9 @@ static void test_server_get_values_long_name(void **state)
 	n += (size_t)r;
 	r = fcgi_nv_encode(nv + n, sizeof(nv) - n, name, FCGI_GV_NAME_MAX + 1,
 	                   "", 0);
+	n += (size_t)r;
+	/* Long enough to overwrite whatever follows gv_name if it were kept. */
+	r = fcgi_nv_encode(nv + n, sizeof(nv) - n, name, sizeof(name), "", 0);
 	n += (size_t)r;
 	r = fcgi_nv_encode(nv + n, sizeof(nv) - n, "FCGI_MPXS_CONNS", 15, "", 0);
 	n += (size_t)r;
@@ -1373,6 +1433,7 @@ int main(void)
 		cmocka_unit_test(test_server_truncated_header),
 		cmocka_unit_test(test_server_error_state),
 		cmocka_unit_test(test_server_slots),
+		cmocka_unit_test(test_server_error_keeps_slot),
 		cmocka_unit_test(test_server_end_mid_record),
 		cmocka_unit_test(test_server_param_limits),
 		cmocka_unit_test(test_server_param_value_max),

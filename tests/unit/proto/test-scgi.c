@@ -297,7 +297,7 @@ static void test_empty_body(void **state)
 	struct scgi_event ev;
 	scgi_parser_init(&p, &default_lim);
 	size_t off = 0;
-	int kinds[16], n_kinds = 0;
+	int kinds[16] = { 0 }, n_kinds = 0;
 	for (;;) {
 		int n = scgi_feed(&p, (const uint8_t *)in + off,
 		                  sizeof(in) - 1 - off, &ev);
@@ -429,6 +429,9 @@ static void test_length_digits(void **state)
 	scgi_parser_init(&p, &lim);
 	assert_int_equal(scgi_feed(&p, BYTES("10000000000:"), &ev), -EMSGSIZE);
 	assert_int_equal(p.error_offset, 10);
+	/* A size error stays a size error. */
+	assert_int_equal(scgi_feed(&p, BYTES("1:"), &ev), -EMSGSIZE);
+	assert_int_equal(p.error_offset, 10);
 }
 
 static void test_content_length_range(void **state)
@@ -549,6 +552,12 @@ static void test_earliest_error_wins(void **state)
 	lim.max_name = 6;
 	run_chunked(BYTES(in), 0, &lim, &r);
 	assert_int_equal(r.rc, -EPROTO);
+	assert_int_equal(r.error_offset, 8);
+	check_splits(BYTES(in), &lim);
+	/* Both at the same byte: the size error is the one reported. */
+	lim.max_name = 5;
+	run_chunked(BYTES(in), 0, &lim, &r);
+	assert_int_equal(r.rc, -EMSGSIZE);
 	assert_int_equal(r.error_offset, 8);
 	check_splits(BYTES(in), &lim);
 }

@@ -1,0 +1,3 @@
+module anycgi.bench/hello-go
+
+go 1.19

@@ -1,0 +1,510 @@
+#!/usr/bin/env bash
+# anycgi's benchmark: anycgi against Debian's libfcgi and a Go net/http
+# server, all behind one nginx (one worker), measured with wrk, in one run,
+# the configurations interleaved round by round. See bench/README.md.
+#
+# Usage, as root on Debian 12, from anywhere:  make && bench/run.sh
+#
+# Settings (environment):
+#   BUILD=DIR            anycgi's meson build (default: <repo>/build)
+#   DURATION=5 ROUNDS=3  seconds per wrk run, rounds per configuration
+#   WARMUP=1             seconds of unrecorded warm-up per configuration
+#   CONNS=32             wrk connections for the hello runs
+#   STRACE_REQUESTS=10000  requests counted under strace -c
+#   XFER_DURATION=5 XFER_CONNS=1  the 10 MiB upload/download runs
+#   BASE_PORT=28470      nginx listens on 127.0.0.1:BASE_PORT..+11
+#   OUT=FILE             results (default: bench/results/latest.md)
+#   KEEP_TMP=1           keep the scratch folder (configs, logs, raw output)
+#
+# Everything listens on 127.0.0.1 or on Unix sockets in a fresh scratch
+# folder under ${TMPDIR:-/tmp}; everything started is stopped on exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+BUILD=${BUILD:-$root/build}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-1}
+CONNS=${CONNS:-32}
+STRACE_REQUESTS=${STRACE_REQUESTS:-10000}
+XFER_DURATION=${XFER_DURATION:-$DURATION}
+XFER_CONNS=${XFER_CONNS:-1}
+XFER_SIZE=10485760
+BASE_PORT=${BASE_PORT:-28470}
+OUT=${OUT:-$here/results/latest.md}
+RAW=${OUT%.md}-raw.tsv
+
+t_start=$(date +%s)
+log() { printf '[bench %4ds] %s\n' "$(($(date +%s) - t_start))" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- packages
+install_packages() {
+	local want="nginx spawn-fcgi libfcgi-dev libfcgi-bin wrk golang-go strace
+		curl gcc libc6-dev procps iproute2"
+	local missing="" p
+	for p in $want; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+			grep -q '^install ok installed$' || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing Debian packages:$missing (run as root)"
+	log "installing:$missing"
+	# Keep nginx's own service (port 80) from starting on install, unless
+	# the machine already has a policy of its own.
+	local policy=/usr/sbin/policy-rc.d made=""
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+		made=1
+	fi
+	# shellcheck disable=SC2086
+	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $missing </dev/null; } >&2; then
+		[ -n "$made" ] && rm -f "$policy"
+		die "apt-get install failed"
+	fi
+	[ -n "$made" ] && rm -f "$policy"
+	return 0
+}
+install_packages
+
+HELLO=$BUILD/examples/hello
+ECHO=$BUILD/src/apps/anycgi-echo
+[ -x "$HELLO" ] && [ -x "$ECHO" ] ||
+	die "no $HELLO or $ECHO: run 'make' in $root first (or set BUILD=)"
+
+for ((i = 0; i <= 11; i++)); do
+	if ss -Hltn "sport = :$((BASE_PORT + i))" | grep -q .; then
+		die "port $((BASE_PORT + i)) is taken: set BASE_PORT to a free range"
+	fi
+done
+
+# ---------------------------------------------------------------- cleanup
+dir=$(mktemp -d "${TMPDIR:-/tmp}/anycgi-bench.XXXXXX")
+nginx_pid="" go_pid="" strace_pid=""
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	[ -n "$strace_pid" ] && kill -INT "$strace_pid" 2>/dev/null
+	[ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null
+	[ -n "$go_pid" ] && kill -TERM "$go_pid" 2>/dev/null
+	local pids="" f p
+	for f in "$dir"/*.pids; do
+		[ -e "$f" ] && pids="$pids $(cat "$f")"
+	done
+	# shellcheck disable=SC2086
+	[ -n "${pids// /}" ] && kill -TERM $pids 2>/dev/null
+	wait 2>/dev/null
+	sleep 0.3
+	for p in $pids $nginx_pid $go_pid; do
+		if kill -0 "$p" 2>/dev/null &&
+			! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+			log "pid $p ($(cat /proc/"$p"/comm 2>/dev/null)) ignored SIGTERM: SIGKILL"
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	if [ "${KEEP_TMP:-0}" = 1 ]; then
+		log "scratch folder kept: $dir"
+	else
+		rm -rf "$dir"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- peers
+log "scratch folder: $dir"
+log "building the peers (gcc, go build offline)"
+gcc -O2 -Wall -o "$dir/hello-libfcgi" "$here/peers/hello-libfcgi.c" -lfcgi
+gcc -O2 -Wall -o "$dir/upload-libfcgi" "$here/peers/upload-libfcgi.c" -lfcgi
+(cd "$here/peers/hello-go" &&
+	GOCACHE=$dir/go/cache GOPATH=$dir/go/path GOTOOLCHAIN=local \
+	GOPROXY=off GOFLAGS='' GO111MODULE=on \
+	go build -o "$dir/hello-go" .)
+
+# spawn NAME COUNT PROGRAM: COUNT processes on unix:$dir/NAME.sock.
+spawn() {
+	rm -f "$dir/$1.sock"
+	spawn-fcgi -s "$dir/$1.sock" -M 0666 -F "$2" -P "$dir/$1.pidfile" \
+		-- "$3" >>"$dir/spawn.log" 2>&1 || die "spawn-fcgi $1 failed"
+	tr -s ' \n' '  ' <"$dir/$1.pidfile" >"$dir/$1.pids"
+	local n
+	n=$(wc -w <"$dir/$1.pids")
+	[ "$n" -eq "$2" ] || die "spawn-fcgi $1: $n processes, wanted $2"
+}
+pids_of() { cat "$dir/$1.pids"; }
+
+log "starting the backends"
+spawn lf1 1 "$dir/hello-libfcgi"
+spawn lf2 2 "$dir/hello-libfcgi"
+spawn lf2k 2 "$dir/hello-libfcgi"
+spawn ac1 1 "$HELLO"
+spawn ac2 2 "$HELLO"
+spawn ac1k 1 "$HELLO"
+spawn ac2k 2 "$HELLO"
+spawn lfx 1 "$dir/upload-libfcgi"
+spawn acx 1 "$ECHO"
+"$dir/hello-go" -listen "unix:$dir/go.sock" >"$dir/go.log" 2>&1 &
+go_pid=$!
+echo "$go_pid" >"$dir/go.pid-list"
+
+# ---------------------------------------------------------------- nginx
+# The configurations: name, port offset, backend pids (file stem), location.
+# fastcgi without keepalive: a new connection per request (nginx's default).
+fcgi() { printf 'include /etc/nginx/fastcgi_params; fastcgi_pass unix:%s;' "$dir/$1.sock"; }
+fcgi_keep() { printf 'include /etc/nginx/fastcgi_params; fastcgi_pass %s; fastcgi_keep_conn on;' "$1"; }
+CONFIGS="nginx-return200 libfcgi-x1 libfcgi-x2 libfcgi-x2-keep anycgi-x1 anycgi-x2 anycgi-x1-keep anycgi-x2-keep go-proxy"
+declare -A PORT BACKEND LOC
+add() { PORT[$1]=$((BASE_PORT + $2)); BACKEND[$1]=$3; LOC[$1]=$4; }
+add nginx-return200 0 "" 'return 200 "Hello, world!\n";'
+add libfcgi-x1 1 lf1 "$(fcgi lf1)"
+add libfcgi-x2 2 lf2 "$(fcgi lf2)"
+add libfcgi-x2-keep 3 lf2k "$(fcgi_keep up_lf2k)"
+add anycgi-x1 4 ac1 "$(fcgi ac1)"
+add anycgi-x2 5 ac2 "$(fcgi ac2)"
+add anycgi-x1-keep 6 ac1k "$(fcgi_keep up_ac1k)"
+add anycgi-x2-keep 7 ac2k "$(fcgi_keep up_ac2k)"
+add go-proxy 8 go 'proxy_pass http://up_go; proxy_http_version 1.1; proxy_set_header Connection "";'
+XFERS="libfcgi anycgi go"
+add xfer-libfcgi 9 lfx "$(fcgi lfx)"
+add xfer-anycgi 10 acx "$(fcgi acx)"
+add xfer-go 8 go ""
+
+mkdir -p "$dir/ngx"
+{
+	cat <<CONF
+user root;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $dir/ngx/nginx.pid;
+error_log $dir/ngx/error.log warn;
+daemon off;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    default_type text/plain;
+    client_body_temp_path $dir/ngx/body;
+    fastcgi_temp_path $dir/ngx/fastcgi;
+    proxy_temp_path $dir/ngx/proxy;
+    scgi_temp_path $dir/ngx/scgi;
+    uwsgi_temp_path $dir/ngx/uwsgi;
+    client_max_body_size 0;
+    keepalive_requests 1000000;
+    upstream up_lf2k { server unix:$dir/lf2k.sock; keepalive 32; keepalive_requests 1000000; }
+    upstream up_ac1k { server unix:$dir/ac1k.sock; keepalive 32; keepalive_requests 1000000; }
+    upstream up_ac2k { server unix:$dir/ac2k.sock; keepalive 32; keepalive_requests 1000000; }
+    upstream up_go   { server unix:$dir/go.sock;   keepalive 32; keepalive_requests 1000000; }
+CONF
+	for c in $CONFIGS xfer-libfcgi xfer-anycgi; do
+		printf '    server { listen 127.0.0.1:%s; error_log %s warn; location / { %s } }\n' \
+			"${PORT[$c]}" "$dir/ngx/error-$c.log" "${LOC[$c]}"
+	done
+	echo "}"
+} >"$dir/ngx/nginx.conf"
+nginx -t -q -p "$dir/ngx" -c "$dir/ngx/nginx.conf" -e "$dir/ngx/error.log" ||
+	die "nginx -t failed: $dir/ngx/nginx.conf"
+nginx -p "$dir/ngx" -c "$dir/ngx/nginx.conf" -e "$dir/ngx/error.log" &
+nginx_pid=$!
+for ((i = 0; i < 50; i++)); do
+	worker=$(pgrep -P "$nginx_pid" | head -n1 || true)
+	[ -n "$worker" ] && curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT/" && break
+	sleep 0.1
+done
+[ -n "$worker" ] || die "nginx did not start: $(cat "$dir/ngx/error.log")"
+
+# ---------------------------------------------------------------- checks
+log "checking every configuration answers correctly"
+for c in $CONFIGS; do
+	body=$(curl -s --max-time 5 -w '\n%{http_code}' "http://127.0.0.1:${PORT[$c]}/") ||
+		die "$c: curl failed"
+	[ "$body" = $'Hello, world!\n\n200' ] ||
+		die "$c: unexpected answer: $(printf %q "$body")"
+done
+head -c "$XFER_SIZE" /dev/urandom >"$dir/body.bin"
+up_ref="" dl_ref=""
+for x in $XFERS; do
+	p=${PORT[xfer-$x]}
+	ans=$(curl -s --max-time 60 -H 'Content-Type: application/octet-stream' \
+		--data-binary @"$dir/body.bin" "http://127.0.0.1:$p/upload") ||
+		die "xfer-$x: upload failed"
+	bytes=$(printf '%s' "$ans" | sed -n 's/.*"body_bytes": *\([0-9]*\).*/\1/p')
+	hash=$(printf '%s' "$ans" | sed -n 's/.*"body_fnv1a64": *"\([0-9a-f]*\)".*/\1/p')
+	[ "$bytes" = "$XFER_SIZE" ] || die "xfer-$x: upload answered: $ans"
+	[ -z "$up_ref" ] && up_ref=$hash
+	[ "$hash" = "$up_ref" ] || die "xfer-$x: upload hash $hash, others $up_ref"
+	curl -s --max-time 60 -o "$dir/dl-$x.bin" "http://127.0.0.1:$p/download?size=$XFER_SIZE" ||
+		die "xfer-$x: download failed"
+	sum=$(sha256sum <"$dir/dl-$x.bin" | cut -d' ' -f1)
+	[ "$(stat -c %s "$dir/dl-$x.bin")" = "$XFER_SIZE" ] &&
+		[ "$(head -c 30 "$dir/dl-$x.bin")" = abcdefghijklmnopqrstuvwxyzabcd ] ||
+		die "xfer-$x: download is not $XFER_SIZE bytes of the alphabet"
+	[ -z "$dl_ref" ] && dl_ref=$sum
+	[ "$sum" = "$dl_ref" ] || die "xfer-$x: download differs from the others"
+	rm -f "$dir/dl-$x.bin"
+done
+
+# ---------------------------------------------------------------- wrk
+cat >"$dir/report.lua" <<'LUA'
+done = function(s, latency, requests)
+  local e = s.errors
+  io.write(string.format(
+    "RESULT\t%d\t%d\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\n",
+    s.requests, s.duration, s.requests / (s.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout, s.bytes))
+end
+LUA
+{
+	printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
+	printf 'local f = assert(io.open("%s", "rb"))\nwrk.body = f:read("*a")\nf:close()\n' "$dir/body.bin"
+	cat "$dir/report.lua"
+} >"$dir/upload.lua"
+{
+	printf 'local n, limit = 0, %d\n' "$STRACE_REQUESTS"
+	printf 'response = function()\n  n = n + 1\n  if n >= limit then wrk.thread:stop() end\nend\n'
+	cat "$dir/report.lua"
+} >"$dir/stop.lua"
+
+CLK_TCK=$(getconf CLK_TCK)
+# ticks PID...: utime+stime of these processes (all their threads).
+ticks() {
+	local p t=0 s f
+	for p in "$@"; do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a f <<<"${s##*) }"
+		t=$((t + f[11] + f[12]))
+	done
+	echo "$t"
+}
+be_pids() {
+	case "${BACKEND[$1]}" in
+	"") ;;
+	go) echo "$go_pid" ;;
+	*) pids_of "${BACKEND[$1]}" ;;
+	esac
+}
+
+mkdir -p "$(dirname "$OUT")"
+printf 'phase\tconfig\tround\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\terr_connect\terr_read\terr_write\terr_status\terr_timeout\tbytes\tbackend_ticks\tnginx_ticks\n' >"$dir/raw.tsv"
+
+# wrk_run PHASE CONFIG ROUND URL SCRIPT CONNS SECONDS TIMEOUT
+wrk_run() {
+	local phase=$1 c=$2 round=$3 url=$4 script=$5 conns=$6 secs=$7 tmo=$8
+	local bp b0 n0 b1 n1 res
+	bp=$(be_pids "$c")
+	# shellcheck disable=SC2086
+	b0=$(ticks $bp); n0=$(ticks "$worker")
+	wrk -t1 -c"$conns" -d"${secs}s" --timeout "$tmo" --latency -s "$script" "$url" \
+		>"$dir/wrk-$phase-$c-$round.txt" 2>&1 || die "wrk failed: $(cat "$dir/wrk-$phase-$c-$round.txt")"
+	# shellcheck disable=SC2086
+	b1=$(ticks $bp); n1=$(ticks "$worker")
+	res=$(grep '^RESULT' "$dir/wrk-$phase-$c-$round.txt" | cut -f2-) ||
+		die "no result from wrk: $(cat "$dir/wrk-$phase-$c-$round.txt")"
+	[ "$round" = warmup ] && return 0
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$c" "$round" "$res" $((b1 - b0)) $((n1 - n0)) >>"$dir/raw.tsv"
+	log "$(printf '%-8s %-16s round %s: %s' "$phase" "$c" "$round" \
+		"$(printf '%s' "$res" | awk -F'\t' '{printf "%9.0f req/s  p99 %7.2f ms  timeouts %d  errors %d", $3, $5/1000, $11, $7+$8+$9+$10}')")"
+}
+
+n_configs=$(echo $CONFIGS | wc -w)
+log "hello: warm-up ${WARMUP}s each, then $ROUNDS rounds x $n_configs configurations x ${DURATION}s, wrk -t1 -c$CONNS"
+for c in $CONFIGS; do
+	wrk_run hello "$c" warmup "http://127.0.0.1:${PORT[$c]}/" "$dir/report.lua" "$CONNS" "$WARMUP" 2s
+done
+for ((r = 1; r <= ROUNDS; r++)); do
+	for c in $CONFIGS; do
+		wrk_run hello "$c" "$r" "http://127.0.0.1:${PORT[$c]}/" "$dir/report.lua" "$CONNS" "$DURATION" 2s
+	done
+done
+
+log "10 MiB upload and download: $ROUNDS rounds x 3 backends x 2 directions x ${XFER_DURATION}s, wrk -t1 -c$XFER_CONNS"
+for ((r = 1; r <= ROUNDS; r++)); do
+	for x in $XFERS; do
+		p=${PORT[xfer-$x]}
+		wrk_run upload "xfer-$x" "$r" "http://127.0.0.1:$p/upload" "$dir/upload.lua" "$XFER_CONNS" "$XFER_DURATION" 30s
+		wrk_run download "xfer-$x" "$r" "http://127.0.0.1:$p/download?size=$XFER_SIZE" "$dir/report.lua" "$XFER_CONNS" "$XFER_DURATION" 30s
+	done
+done
+
+# ---------------------------------------------------------------- strace
+STRACED="libfcgi-x1 anycgi-x1 anycgi-x1-keep go-proxy"
+log "system calls: strace -c -f on the backend for $STRACE_REQUESTS requests each ($STRACED)"
+printf 'config\trequests\tsyscalls\ttop\n' >"$dir/strace.tsv"
+for c in $STRACED; do
+	args=()
+	for p in $(be_pids "$c"); do args+=(-p "$p"); done
+	strace -c -f -qq -o "$dir/strace-$c.txt" "${args[@]}" &
+	strace_pid=$!
+	sleep 1
+	wrk -t1 -c"$CONNS" -d120s --timeout 10s -s "$dir/stop.lua" "http://127.0.0.1:${PORT[$c]}/" \
+		>"$dir/wrk-strace-$c.txt" 2>&1 || die "wrk failed: $(cat "$dir/wrk-strace-$c.txt")"
+	sleep 0.5
+	kill -INT "$strace_pid"
+	wait "$strace_pid" || true
+	strace_pid=""
+	reqs=$(grep '^RESULT' "$dir/wrk-strace-$c.txt" | cut -f2)
+	calls=$(awk '$NF == "total" {print $4}' "$dir/strace-$c.txt")
+	top=$(awk -v n="$reqs" '$1 ~ /^[0-9.]+$/ && $NF != "total" && NF >= 5 {printf "%s %.2f\n", $NF, $4 / n}' "$dir/strace-$c.txt" |
+		sort -k2,2gr | head -n 6 | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')
+	printf '%s\t%s\t%s\t%s\n' "$c" "$reqs" "$calls" "$top" >>"$dir/strace.tsv"
+	log "$(printf 'strace   %-16s %s requests, %s syscalls: %s' "$c" "$reqs" "$calls" "$top")"
+done
+
+# ---------------------------------------------------------------- report
+cp "$dir/raw.tsv" "$RAW"
+
+# summary PHASE CONFIG: rps_med p50_med p99_med p99_max timeouts errors
+#   requests backend_us_per_req nginx_us_per_req rounds MiB/s_med
+summary() {
+	awk -F'\t' -v ph="$1" -v c="$2" -v hz="$CLK_TCK" -v size="$XFER_SIZE" '
+	function med(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	$1 == ph && $2 == c {
+		n++; rps[n] = $6; p50[n] = $7; p99[n] = $8; if ($8 > p99max) p99max = $8
+		mib[n] = $4 * size / 1048576 / ($5 / 1e6)
+		tmo += $14; err += $10 + $11 + $12 + $13; req += $4; bt += $16; nt += $17
+	}
+	END {
+		if (!n) { print "0 0 0 0 0 0 0 0 0 0 0"; exit }
+		printf "%.2f %.0f %.0f %.0f %d %d %d %.2f %.2f %d %.2f\n", med(rps, n), med(p50, n), med(p99, n), p99max,
+			tmo, err, req, req ? bt * 1e6 / hz / req : 0, req ? nt * 1e6 / hz / req : 0, n, med(mib, n)
+	}' "$dir/raw.tsv"
+}
+calc() { awk "BEGIN { printf \"%.2f\", $* }"; }
+declare -A RPS P50 P99 P99MAX TMO ERR BEUS NGUS MIB ERRLOG
+for c in $CONFIGS; do
+	read -r RPS[$c] P50[$c] P99[$c] P99MAX[$c] TMO[$c] ERR[$c] _ BEUS[$c] NGUS[$c] _ _ < <(summary hello "$c")
+	ERRLOG[$c]=$(grep -c . "$dir/ngx/error-$c.log" 2>/dev/null || true)
+done
+for x in $XFERS; do
+	for ph in upload download; do
+		read -r r _ _ p99max tmo err _ beus _ _ mib < <(summary "$ph" "xfer-$x")
+		RPS[$ph-$x]=$r; P99MAX[$ph-$x]=$p99max; TMO[$ph-$x]=$tmo; ERR[$ph-$x]=$err; BEUS[$ph-$x]=$beus; MIB[$ph-$x]=$mib
+	done
+done
+
+# best CONFIG...: the one with the highest median req/s among those with no
+# timeouts and no errors (or among all, if none is clean).
+best() {
+	local c b="" bc=""
+	for c in "$@"; do
+		if [ "${TMO[$c]}" = 0 ] && [ "${ERR[$c]}" = 0 ]; then
+			{ [ -z "$bc" ] || awk "BEGIN{exit !(${RPS[$c]} > ${RPS[$bc]})}"; } && bc=$c
+		fi
+		{ [ -z "$b" ] || awk "BEGIN{exit !(${RPS[$c]} > ${RPS[$b]})}"; } && b=$c
+	done
+	echo "${bc:-$b}"
+}
+ok() { if awk "BEGIN{exit !($*)}"; then echo "**met**"; else echo "**NOT met**"; fi; }
+ms() { calc "$1 / 1000"; }
+
+lf1=$(best libfcgi-x1) lf2=$(best libfcgi-x2 libfcgi-x2-keep)
+ac1=$(best anycgi-x1 anycgi-x1-keep) ac2=$(best anycgi-x2 anycgi-x2-keep)
+acbest=$(best anycgi-x1 anycgi-x1-keep anycgi-x2 anycgi-x2-keep)
+ngx=${RPS[nginx-return200]}
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$root" --no-optional-locks diff --quiet HEAD -- src include examples 2>/dev/null || rev="$rev (+ uncommitted changes)"
+elapsed=$(($(date +%s) - t_start))
+
+{
+	echo "# anycgi benchmark results"
+	echo
+	echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/run.sh\` (anycgi $rev), in ${elapsed}s."
+	echo
+	echo "| machine | |"
+	echo "| --- | --- |"
+	echo "| cores (nproc) | $(nproc) |"
+	echo "| CPU | $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) |"
+	echo "| memory | $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) |"
+	echo "| kernel | $(uname -sr) |"
+	echo "| OS | $(. /etc/os-release && echo "$PRETTY_NAME") |"
+	echo "| nginx | $(nginx -v 2>&1 | sed 's/^nginx version: //') (worker_processes 1, access_log off) |"
+	echo "| wrk | $(wrk -v 2>&1 | head -n1 | awk '{print $2}') |"
+	echo "| libfcgi | $(dpkg-query -W -f='${Version}' libfcgi-dev) (Debian libfcgi-dev) |"
+	echo "| spawn-fcgi | $(dpkg-query -W -f='${Version}' spawn-fcgi) |"
+	echo "| Go | $(go version | awk '{print $3}') (GOMAXPROCS default: $(nproc)) |"
+	echo
+	echo "Settings: ROUNDS=$ROUNDS rounds of DURATION=${DURATION}s per configuration, interleaved"
+	echo "(round 1 of every configuration, then round 2, ...), after a ${WARMUP}s warm-up each;"
+	echo "\`wrk -t1 -c$CONNS --latency\`, keep-alive, timeout 2 s, against nginx on 127.0.0.1."
+	echo "Backends on Unix sockets. *-keep: \`fastcgi_keep_conn on\` to an upstream with \`keepalive 32\`;"
+	echo "the others open a new FastCGI connection per request. go-proxy: \`proxy_pass\` with keepalive 32."
+	echo
+	echo "## Hello, world (req/s: median of $ROUNDS rounds)"
+	echo
+	echo "| configuration | req/s | ×nginx alone | p50 ms | p99 ms (median / worst round) | timeouts | other errors | backend CPU µs/req | nginx CPU µs/req | nginx error-log lines |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for c in $CONFIGS; do
+		printf '| %s | %.0f | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' "$c" "${RPS[$c]}" \
+			"$(calc "${RPS[$c]} / $ngx")" "$(ms "${P50[$c]}")" "$(ms "${P99[$c]}")" "$(ms "${P99MAX[$c]}")" \
+			"${TMO[$c]}" "${ERR[$c]}" "$( [ -n "${BACKEND[$c]}" ] && echo "${BEUS[$c]}" || echo -)" "${NGUS[$c]}" "${ERRLOG[$c]}"
+	done
+	echo
+	echo "Backend CPU: utime+stime of the backend processes (all threads) from /proc/PID/stat"
+	echo "before and after each timed run, summed over the rounds, divided by the requests"
+	echo "(clock ticks of 1/${CLK_TCK} s). wrk and nginx share the same 2 cores."
+	echo
+	echo "## Ratios"
+	echo
+	echo "| comparison | ratio of req/s |"
+	echo "| --- | ---: |"
+	for pair in "anycgi-x1 libfcgi-x1" "anycgi-x2 libfcgi-x2" "anycgi-x2-keep libfcgi-x2-keep" \
+		"$ac1 $lf1" "$ac2 $lf2" "$acbest go-proxy" "$ac2 go-proxy" "libfcgi-x2 go-proxy"; do
+		set -- $pair
+		echo "| $1 / $2 | $(calc "${RPS[$1]} / ${RPS[$2]}") |"
+	done
+	echo
+	echo "Best configuration of each = highest median req/s with no timeouts and no errors:"
+	echo "x1: anycgi \`$ac1\`, libfcgi \`$lf1\`; x2: anycgi \`$ac2\`, libfcgi \`$lf2\`."
+	echo
+	echo "## System calls per request (strace -c -f on the backend, $STRACE_REQUESTS requests, wrk -c$CONNS)"
+	echo
+	echo "| configuration | requests | system calls | per request | most frequent, per request |"
+	echo "| --- | ---: | ---: | ---: | --- |"
+	tail -n +2 "$dir/strace.tsv" | while IFS=$'\t' read -r c reqs calls top; do
+		echo "| $c | $reqs | $calls | $(calc "$calls / $reqs") | $top |"
+	done
+	echo
+	echo "## 10 MiB upload and download through nginx (wrk -t1 -c$XFER_CONNS, ${XFER_DURATION}s, median of $ROUNDS rounds)"
+	echo
+	echo "| backend | upload MiB/s | upload req/s | download MiB/s | download req/s | worst p99 ms (up / down) | timeouts+errors | backend CPU ms per upload / download |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for x in $XFERS; do
+		printf '| %s | %.1f | %.2f | %.1f | %.2f | %s / %s | %d | %s / %s |\n' "$x" "${MIB[upload-$x]}" "${RPS[upload-$x]}" \
+			"${MIB[download-$x]}" "${RPS[download-$x]}" "$(ms "${P99MAX[upload-$x]}")" "$(ms "${P99MAX[download-$x]}")" \
+			$((TMO[upload-$x] + ERR[upload-$x] + TMO[download-$x] + ERR[download-$x])) \
+			"$(calc "${BEUS[upload-$x]} / 1000")" "$(calc "${BEUS[download-$x]} / 1000")"
+	done
+	echo
+	echo "libfcgi: bench/peers/upload-libfcgi.c; anycgi: anycgi-echo; go: bench/peers/hello-go (proxy_pass"
+	echo "keepalive). All three hash the upload (FNV-1a 64) and answer the download 64 KiB at a time;"
+	echo "the answers were checked against each other before the runs. nginx buffers both ways"
+	echo "(request body and response spill to temp files, its defaults)."
+	echo
+	echo "## Targets"
+	echo
+	echo "| target | measured | |"
+	echo "| --- | --- | --- |"
+	echo "| x1: anycgi ≥ 1.5 × libfcgi req/s (best configurations) | $(calc "${RPS[$ac1]} / ${RPS[$lf1]}")× ($ac1 vs $lf1) | $(ok "${RPS[$ac1]} >= 1.5 * ${RPS[$lf1]}") |"
+	echo "| x2: anycgi ≥ 1.5 × libfcgi req/s (best configurations) | $(calc "${RPS[$ac2]} / ${RPS[$lf2]}")× ($ac2 vs $lf2) | $(ok "${RPS[$ac2]} >= 1.5 * ${RPS[$lf2]}") |"
+	echo "| keep_conn, $CONNS conns, x2: no timeouts, p99 < 5 ms (worst round) | ${TMO[anycgi-x2-keep]} timeouts, ${ERR[anycgi-x2-keep]} errors, p99 $(ms "${P99MAX[anycgi-x2-keep]}") ms | $(ok "${TMO[anycgi-x2-keep]} == 0 && ${ERR[anycgi-x2-keep]} == 0 && ${P99MAX[anycgi-x2-keep]} < 5000") |"
+	echo "| backend CPU per request below libfcgi's (x1, same config) | ${BEUS[anycgi-x1]} vs ${BEUS[libfcgi-x1]} µs (keep_conn: ${BEUS[anycgi-x1-keep]}) | $(ok "${BEUS[anycgi-x1]} < ${BEUS[libfcgi-x1]}") |"
+	sc_lf=$(awk -F'\t' '$1 == "libfcgi-x1" {print $3 / $2}' "$dir/strace.tsv")
+	sc_ac=$(awk -F'\t' '$1 == "anycgi-x1" {print $3 / $2}' "$dir/strace.tsv")
+	sc_ack=$(awk -F'\t' '$1 == "anycgi-x1-keep" {print $3 / $2}' "$dir/strace.tsv")
+	echo "| system calls per request below libfcgi's (x1, same config) | $(calc "$sc_ac") vs $(calc "$sc_lf") (keep_conn: $(calc "$sc_ack")) | $(ok "$sc_ac < $sc_lf") |"
+	echo "| 10 MiB upload at least as fast as libfcgi's and Go's | ${MIB[upload-anycgi]} vs ${MIB[upload-libfcgi]} and ${MIB[upload-go]} MiB/s | $(ok "${MIB[upload-anycgi]} >= ${MIB[upload-libfcgi]} && ${MIB[upload-anycgi]} >= ${MIB[upload-go]}") |"
+	echo "| 10 MiB download at least as fast as libfcgi's and Go's | ${MIB[download-anycgi]} vs ${MIB[download-libfcgi]} and ${MIB[download-go]} MiB/s | $(ok "${MIB[download-anycgi]} >= ${MIB[download-libfcgi]} && ${MIB[download-anycgi]} >= ${MIB[download-go]}") |"
+	echo "| (reported) anycgi best / nginx proxy_pass to Go | $(calc "${RPS[$acbest]} / ${RPS[go-proxy]}")× ($acbest) | |"
+	echo
+	echo "Raw per-round numbers: \`$(basename "$RAW")\` beside this file."
+} >"$OUT"
+
+log "done in ${elapsed}s; results in $OUT"
+cat "$OUT"
