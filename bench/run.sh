@@ -36,6 +36,7 @@ OUT=${OUT:-$here/results/latest.md}
 RAW=${OUT%.md}-raw.tsv
 
 t_start=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log() { printf '[bench %4ds] %s\n' "$(($(date +%s) - t_start))" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -83,11 +84,12 @@ done
 
 # ---------------------------------------------------------------- cleanup
 dir=$(mktemp -d "${TMPDIR:-/tmp}/anycgi-bench.XXXXXX")
-nginx_pid="" go_pid="" strace_pid=""
+nginx_pid="" go_pid="" strace_pid="" wrk_pid=""
 cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
+	[ -n "$wrk_pid" ] && kill -INT "$wrk_pid" 2>/dev/null
 	[ -n "$strace_pid" ] && kill -INT "$strace_pid" 2>/dev/null
 	[ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null
 	[ -n "$go_pid" ] && kill -TERM "$go_pid" 2>/dev/null
@@ -181,7 +183,7 @@ user root;
 worker_processes 1;
 worker_rlimit_nofile 65536;
 pid $dir/ngx/nginx.pid;
-error_log $dir/ngx/error.log warn;
+error_log $dir/ngx/error.log error;
 daemon off;
 events { worker_connections 8192; }
 http {
@@ -200,7 +202,7 @@ http {
     upstream up_go   { server unix:$dir/go.sock;   keepalive 32; keepalive_requests 1000000; }
 CONF
 	for c in $CONFIGS xfer-libfcgi xfer-anycgi; do
-		printf '    server { listen 127.0.0.1:%s; error_log %s warn; location / { %s } }\n' \
+		printf '    server { listen 127.0.0.1:%s; error_log %s error; location / { %s } }\n' \
 			"${PORT[$c]}" "$dir/ngx/error-$c.log" "${LOC[$c]}"
 	done
 	echo "}"
@@ -252,9 +254,9 @@ cat >"$dir/report.lua" <<'LUA'
 done = function(s, latency, requests)
   local e = s.errors
   io.write(string.format(
-    "RESULT\t%d\t%d\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%d\t%d\t%d\n",
+    "RESULT\t%d\t%d\t%.2f\t%.0f\t%.0f\t%.0f\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\n",
     s.requests, s.duration, s.requests / (s.duration / 1e6),
-    latency:percentile(50), latency:percentile(99), latency.max,
+    latency:percentile(50), latency:percentile(99), latency.max, latency.mean,
     e.connect, e.read, e.write, e.status, e.timeout, s.bytes))
 end
 LUA
@@ -264,21 +266,26 @@ LUA
 	cat "$dir/report.lua"
 } >"$dir/upload.lua"
 {
-	printf 'local n, limit = 0, %d\n' "$STRACE_REQUESTS"
-	printf 'response = function()\n  n = n + 1\n  if n >= limit then wrk.thread:stop() end\nend\n'
+	# After STRACE_REQUESTS answers: stop sending, and leave a mark for
+	# the script to end wrk (wrk's own -d would wait out the duration).
+	printf 'local n, limit, mark = 0, %d, "%s"\n' "$STRACE_REQUESTS" "$dir/stop.mark"
+	printf 'response = function()\n  n = n + 1\n  if n == limit then\n'
+	printf '    local f = io.open(mark, "w"); if f then f:close() end\n    wrk.thread:stop()\n  end\nend\n'
 	cat "$dir/report.lua"
 } >"$dir/stop.lua"
 
 CLK_TCK=$(getconf CLK_TCK)
-# ticks PID...: utime+stime of these processes (all their threads).
+# ticks PID...: "utime+stime minflt" of these processes (all their threads):
+# CPU clock ticks and minor page faults.
 ticks() {
-	local p t=0 s f
+	local p t=0 m=0 s f
 	for p in "$@"; do
 		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
 		read -r -a f <<<"${s##*) }"
 		t=$((t + f[11] + f[12]))
+		m=$((m + f[7]))
 	done
-	echo "$t"
+	echo "$t $m"
 }
 be_pids() {
 	case "${BACKEND[$1]}" in
@@ -289,25 +296,26 @@ be_pids() {
 }
 
 mkdir -p "$(dirname "$OUT")"
-printf 'phase\tconfig\tround\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\terr_connect\terr_read\terr_write\terr_status\terr_timeout\tbytes\tbackend_ticks\tnginx_ticks\n' >"$dir/raw.tsv"
+printf 'phase\tconfig\tround\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tmean_us\terr_connect\terr_read\terr_write\terr_status\terr_timeout\tbytes\tbackend_ticks\tnginx_ticks\tbackend_minflt\tconns\n' >"$dir/raw.tsv"
 
 # wrk_run PHASE CONFIG ROUND URL SCRIPT CONNS SECONDS TIMEOUT
 wrk_run() {
 	local phase=$1 c=$2 round=$3 url=$4 script=$5 conns=$6 secs=$7 tmo=$8
-	local bp b0 n0 b1 n1 res
+	local bp b0 n0 b1 n1 res bf0 bf1 _x
 	bp=$(be_pids "$c")
 	# shellcheck disable=SC2086
-	b0=$(ticks $bp); n0=$(ticks "$worker")
+	read -r b0 bf0 < <(ticks $bp); read -r n0 _x < <(ticks "$worker")
 	wrk -t1 -c"$conns" -d"${secs}s" --timeout "$tmo" --latency -s "$script" "$url" \
 		>"$dir/wrk-$phase-$c-$round.txt" 2>&1 || die "wrk failed: $(cat "$dir/wrk-$phase-$c-$round.txt")"
 	# shellcheck disable=SC2086
-	b1=$(ticks $bp); n1=$(ticks "$worker")
+	read -r b1 bf1 < <(ticks $bp); read -r n1 _x < <(ticks "$worker")
 	res=$(grep '^RESULT' "$dir/wrk-$phase-$c-$round.txt" | cut -f2-) ||
 		die "no result from wrk: $(cat "$dir/wrk-$phase-$c-$round.txt")"
 	[ "$round" = warmup ] && return 0
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$c" "$round" "$res" $((b1 - b0)) $((n1 - n0)) >>"$dir/raw.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$c" "$round" "$res" \
+		$((b1 - b0)) $((n1 - n0)) $((bf1 - bf0)) "$conns" >>"$dir/raw.tsv"
 	log "$(printf '%-8s %-16s round %s: %s' "$phase" "$c" "$round" \
-		"$(printf '%s' "$res" | awk -F'\t' '{printf "%9.0f req/s  p99 %7.2f ms  timeouts %d  errors %d", $3, $5/1000, $11, $7+$8+$9+$10}')")"
+		"$(printf '%s' "$res" | awk -F'\t' '{printf "%9.0f req/s  p99 %7.2f ms  timeouts %d  errors %d  busy conns %.1f", $3, $5/1000, $12, $8+$9+$10+$11, $3*$7/1e6}')")"
 }
 
 n_configs=$(echo $CONFIGS | wc -w)
@@ -340,8 +348,14 @@ for c in $STRACED; do
 	strace -c -f -qq -o "$dir/strace-$c.txt" "${args[@]}" &
 	strace_pid=$!
 	sleep 1
-	wrk -t1 -c"$CONNS" -d120s --timeout 10s -s "$dir/stop.lua" "http://127.0.0.1:${PORT[$c]}/" \
-		>"$dir/wrk-strace-$c.txt" 2>&1 || die "wrk failed: $(cat "$dir/wrk-strace-$c.txt")"
+	rm -f "$dir/stop.mark"
+	wrk -t1 -c"$CONNS" -d300s --timeout 10s -s "$dir/stop.lua" "http://127.0.0.1:${PORT[$c]}/" \
+		>"$dir/wrk-strace-$c.txt" 2>&1 &
+	wrk_pid=$!
+	while [ ! -e "$dir/stop.mark" ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.05; done
+	kill -INT "$wrk_pid" 2>/dev/null || true
+	wait "$wrk_pid" || die "wrk failed: $(cat "$dir/wrk-strace-$c.txt")"
+	wrk_pid=""
 	sleep 0.5
 	kill -INT "$strace_pid"
 	wait "$strace_pid" || true
@@ -359,6 +373,11 @@ cp "$dir/raw.tsv" "$RAW"
 
 # summary PHASE CONFIG: rps_med p50_med p99_med p99_max timeouts errors
 #   requests backend_us_per_req nginx_us_per_req rounds MiB/s_med
+#   busy_conns_med minflt_per_req
+# busy conns = req/s x mean latency (Little's law): how many of wrk's
+# connections had a request being answered, on average. wrk counts no
+# timeout for a request that never finishes, so this is what shows
+# connections starved by a backend.
 summary() {
 	awk -F'\t' -v ph="$1" -v c="$2" -v hz="$CLK_TCK" -v size="$XFER_SIZE" '
 	function med(a, n,   i, j, t) {
@@ -367,34 +386,40 @@ summary() {
 	}
 	$1 == ph && $2 == c {
 		n++; rps[n] = $6; p50[n] = $7; p99[n] = $8; if ($8 > p99max) p99max = $8
-		mib[n] = $4 * size / 1048576 / ($5 / 1e6)
-		tmo += $14; err += $10 + $11 + $12 + $13; req += $4; bt += $16; nt += $17
+		mib[n] = $4 * size / 1048576 / ($5 / 1e6); busy[n] = $6 * $10 / 1e6
+		tmo += $15; err += $11 + $12 + $13 + $14; req += $4; bt += $17; nt += $18; mf += $19
 	}
 	END {
-		if (!n) { print "0 0 0 0 0 0 0 0 0 0 0"; exit }
-		printf "%.2f %.0f %.0f %.0f %d %d %d %.2f %.2f %d %.2f\n", med(rps, n), med(p50, n), med(p99, n), p99max,
-			tmo, err, req, req ? bt * 1e6 / hz / req : 0, req ? nt * 1e6 / hz / req : 0, n, med(mib, n)
+		if (!n) { print "0 0 0 0 0 0 0 0 0 0 0 0 0"; exit }
+		printf "%.2f %.0f %.0f %.0f %d %d %d %.2f %.2f %d %.2f %.1f %.2f\n", med(rps, n), med(p50, n), med(p99, n), p99max,
+			tmo, err, req, req ? bt * 1e6 / hz / req : 0, req ? nt * 1e6 / hz / req : 0, n, med(mib, n),
+			med(busy, n), req ? mf / req : 0
 	}' "$dir/raw.tsv"
 }
 calc() { awk "BEGIN { printf \"%.2f\", $* }"; }
-declare -A RPS P50 P99 P99MAX TMO ERR BEUS NGUS MIB ERRLOG
+declare -A RPS P50 P99 P99MAX TMO ERR BEUS NGUS MIB ERRLOG BUSY MINFLT STARVED
 for c in $CONFIGS; do
-	read -r RPS[$c] P50[$c] P99[$c] P99MAX[$c] TMO[$c] ERR[$c] _ BEUS[$c] NGUS[$c] _ _ < <(summary hello "$c")
+	# shellcheck disable=SC2086
+	read -r RPS[$c] P50[$c] P99[$c] P99MAX[$c] TMO[$c] ERR[$c] _ BEUS[$c] NGUS[$c] _ _ BUSY[$c] MINFLT[$c] < <(summary hello "$c")
+	# Starved: fewer than half of wrk's connections being served.
+	STARVED[$c]=$(awk "BEGIN{print (${BUSY[$c]} < $CONNS / 2) ? 1 : 0}")
+done
+for c in $CONFIGS xfer-libfcgi xfer-anycgi; do
 	ERRLOG[$c]=$(grep -c . "$dir/ngx/error-$c.log" 2>/dev/null || true)
 done
 for x in $XFERS; do
 	for ph in upload download; do
-		read -r r _ _ p99max tmo err _ beus _ _ mib < <(summary "$ph" "xfer-$x")
+		read -r r _ _ p99max tmo err _ beus _ _ mib _ _ < <(summary "$ph" "xfer-$x")
 		RPS[$ph-$x]=$r; P99MAX[$ph-$x]=$p99max; TMO[$ph-$x]=$tmo; ERR[$ph-$x]=$err; BEUS[$ph-$x]=$beus; MIB[$ph-$x]=$mib
 	done
 done
 
 # best CONFIG...: the one with the highest median req/s among those with no
-# timeouts and no errors (or among all, if none is clean).
+# timeouts, no errors and no starved connections (or among all, if none is).
 best() {
 	local c b="" bc=""
 	for c in "$@"; do
-		if [ "${TMO[$c]}" = 0 ] && [ "${ERR[$c]}" = 0 ]; then
+		if [ "${TMO[$c]}" = 0 ] && [ "${ERR[$c]}" = 0 ] && [ "${STARVED[$c]}" = 0 ]; then
 			{ [ -z "$bc" ] || awk "BEGIN{exit !(${RPS[$c]} > ${RPS[$bc]})}"; } && bc=$c
 		fi
 		{ [ -z "$b" ] || awk "BEGIN{exit !(${RPS[$c]} > ${RPS[$b]})}"; } && b=$c
@@ -412,6 +437,18 @@ rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" --no-optional-locks diff --quiet HEAD -- src include examples 2>/dev/null || rev="$rev (+ uncommitted changes)"
 elapsed=$(($(date +%s) - t_start))
 
+# p99cell CONFIG: the p99 (median of rounds / worst round), or what it
+# really is when connections were starved.
+p99cell() {
+	if [ "${STARVED[$1]}" = 1 ]; then
+		echo "**> ${DURATION} s**: $(awk "BEGIN{printf \"%.0f\", $CONNS - ${BUSY[$1]}}") of $CONNS connections never answered (of the finished: $(ms "${P99[$1]}"))"
+	else
+		echo "$(ms "${P99[$1]}") / $(ms "${P99MAX[$1]}")"
+	fi
+}
+sc_per() { awk -F'\t' -v c="$1" '$1 == c && $2 > 0 {printf "%.2f", $3 / $2}' "$dir/strace.tsv"; }
+k=anycgi-x2-keep
+
 {
 	echo "# anycgi benchmark results"
 	echo
@@ -424,6 +461,7 @@ elapsed=$(($(date +%s) - t_start))
 	echo "| memory | $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) |"
 	echo "| kernel | $(uname -sr) |"
 	echo "| OS | $(. /etc/os-release && echo "$PRETTY_NAME") |"
+	echo "| load average before the run | $load_before |"
 	echo "| nginx | $(nginx -v 2>&1 | sed 's/^nginx version: //') (worker_processes 1, access_log off) |"
 	echo "| wrk | $(wrk -v 2>&1 | head -n1 | awk '{print $2}') |"
 	echo "| libfcgi | $(dpkg-query -W -f='${Version}' libfcgi-dev) (Debian libfcgi-dev) |"
@@ -436,32 +474,52 @@ elapsed=$(($(date +%s) - t_start))
 	echo "Backends on Unix sockets. *-keep: \`fastcgi_keep_conn on\` to an upstream with \`keepalive 32\`;"
 	echo "the others open a new FastCGI connection per request. go-proxy: \`proxy_pass\` with keepalive 32."
 	echo
-	echo "## Hello, world (req/s: median of $ROUNDS rounds)"
+	echo "## Hello, world (median of $ROUNDS rounds)"
 	echo
-	echo "| configuration | req/s | ×nginx alone | p50 ms | p99 ms (median / worst round) | timeouts | other errors | backend CPU µs/req | nginx CPU µs/req | nginx error-log lines |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| configuration | req/s | ×nginx alone | p50 ms | p99 ms (median / worst round) | timeouts | other errors | busy conns of $CONNS | backend CPU µs/req | backend page faults/req | nginx CPU µs/req |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for c in $CONFIGS; do
-		printf '| %s | %.0f | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' "$c" "${RPS[$c]}" \
-			"$(calc "${RPS[$c]} / $ngx")" "$(ms "${P50[$c]}")" "$(ms "${P99[$c]}")" "$(ms "${P99MAX[$c]}")" \
-			"${TMO[$c]}" "${ERR[$c]}" "$( [ -n "${BACKEND[$c]}" ] && echo "${BEUS[$c]}" || echo -)" "${NGUS[$c]}" "${ERRLOG[$c]}"
+		if [ -n "${BACKEND[$c]}" ]; then be="${BEUS[$c]} | ${MINFLT[$c]}"; else be="- | -"; fi
+		printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "${RPS[$c]}" \
+			"$(calc "${RPS[$c]} / $ngx")" "$(ms "${P50[$c]}")" "$(p99cell "$c")" \
+			"${TMO[$c]}" "${ERR[$c]}" "${BUSY[$c]}" "$be" "${NGUS[$c]}"
 	done
 	echo
-	echo "Backend CPU: utime+stime of the backend processes (all threads) from /proc/PID/stat"
-	echo "before and after each timed run, summed over the rounds, divided by the requests"
-	echo "(clock ticks of 1/${CLK_TCK} s). wrk and nginx share the same 2 cores."
+	echo "- busy conns: req/s × mean latency (Little's law), the number of wrk's connections"
+	echo "  that had a request being answered, on average. wrk 4.1 counts a timeout only for a"
+	echo "  request that finishes late, never for one that is not answered at all before the run"
+	echo "  ends, and its percentiles cover finished requests only: a backend that leaves most"
+	echo "  connections waiting still shows a fine req/s, p99 and no timeouts. A configuration"
+	echo "  with fewer than half of its connections busy is marked as starved and its p99 as"
+	echo "  longer than the run."
+	echo "- backend CPU and page faults: utime+stime and minflt of the backend processes (all"
+	echo "  threads) from /proc/PID/stat before and after each timed run, summed over the rounds,"
+	echo "  divided by the requests (clock ticks of 1/${CLK_TCK} s). nginx CPU: its worker, the same way."
+	echo "  wrk, nginx and the backends share the same $(nproc) cores."
+	errlines=$(for c in $CONFIGS xfer-libfcgi xfer-anycgi; do [ "${ERRLOG[$c]:-0}" = 0 ] || printf '%s: %s; ' "$c" "${ERRLOG[$c]}"; done)
+	echo "- nginx error-log lines (level error) over the whole run: ${errlines:-none}."
 	echo
-	echo "## Ratios"
+	echo "## Ratios (of median req/s)"
 	echo
-	echo "| comparison | ratio of req/s |"
+	echo "| comparison | ratio |"
 	echo "| --- | ---: |"
-	for pair in "anycgi-x1 libfcgi-x1" "anycgi-x2 libfcgi-x2" "anycgi-x2-keep libfcgi-x2-keep" \
-		"$ac1 $lf1" "$ac2 $lf2" "$acbest go-proxy" "$ac2 go-proxy" "libfcgi-x2 go-proxy"; do
+	seen=" "
+	for pair in "anycgi-x1 libfcgi-x1" "anycgi-x2 libfcgi-x2" "anycgi-x1-keep libfcgi-x1" \
+		"anycgi-x2-keep libfcgi-x2" "anycgi-x2-keep libfcgi-x2-keep" "$ac1 $lf1" "$ac2 $lf2" \
+		"anycgi-x1 go-proxy" "anycgi-x2 go-proxy" "anycgi-x1-keep go-proxy" "anycgi-x2-keep go-proxy" \
+		"$lf1 go-proxy" "$lf2 go-proxy"; do
+		case "$seen" in *" $pair,"*) continue ;; esac
+		seen="$seen $pair,"
+		# shellcheck disable=SC2086
 		set -- $pair
-		echo "| $1 / $2 | $(calc "${RPS[$1]} / ${RPS[$2]}") |"
+		note=""
+		[ "${STARVED[$2]}" = 1 ] && note=" ($2 starved $(awk "BEGIN{printf \"%.0f\", $CONNS - ${BUSY[$2]}}") of $CONNS connections)"
+		echo "| $1 / $2 | $(calc "${RPS[$1]} / ${RPS[$2]}")$note |"
 	done
 	echo
-	echo "Best configuration of each = highest median req/s with no timeouts and no errors:"
-	echo "x1: anycgi \`$ac1\`, libfcgi \`$lf1\`; x2: anycgi \`$ac2\`, libfcgi \`$lf2\`."
+	echo "Best configuration of each (highest median req/s with no timeouts, errors or starved"
+	echo "connections), same process count: x1: anycgi \`$ac1\`, libfcgi \`$lf1\`;"
+	echo "x2: anycgi \`$ac2\`, libfcgi \`$lf2\`."
 	echo
 	echo "## System calls per request (strace -c -f on the backend, $STRACE_REQUESTS requests, wrk -c$CONNS)"
 	echo
@@ -470,6 +528,9 @@ elapsed=$(($(date +%s) - t_start))
 	tail -n +2 "$dir/strace.tsv" | while IFS=$'\t' read -r c reqs calls top; do
 		echo "| $c | $reqs | $calls | $(calc "$calls / $reqs") | $top |"
 	done
+	echo
+	echo "Counted over all the backend's processes and threads while wrk sent the requests;"
+	echo "requests = what wrk saw answered (a few in flight at the ends blur the count)."
 	echo
 	echo "## 10 MiB upload and download through nginx (wrk -t1 -c$XFER_CONNS, ${XFER_DURATION}s, median of $ROUNDS rounds)"
 	echo
@@ -482,10 +543,16 @@ elapsed=$(($(date +%s) - t_start))
 			"$(calc "${BEUS[upload-$x]} / 1000")" "$(calc "${BEUS[download-$x]} / 1000")"
 	done
 	echo
-	echo "libfcgi: bench/peers/upload-libfcgi.c; anycgi: anycgi-echo; go: bench/peers/hello-go (proxy_pass"
-	echo "keepalive). All three hash the upload (FNV-1a 64) and answer the download 64 KiB at a time;"
-	echo "the answers were checked against each other before the runs. nginx buffers both ways"
-	echo "(request body and response spill to temp files, its defaults)."
+	echo "| ratio | upload | download |"
+	echo "| --- | ---: | ---: |"
+	echo "| anycgi / libfcgi | $(calc "${MIB[upload-anycgi]} / ${MIB[upload-libfcgi]}") | $(calc "${MIB[download-anycgi]} / ${MIB[download-libfcgi]}") |"
+	echo "| anycgi / go | $(calc "${MIB[upload-anycgi]} / ${MIB[upload-go]}") | $(calc "${MIB[download-anycgi]} / ${MIB[download-go]}") |"
+	echo
+	echo "libfcgi: bench/peers/upload-libfcgi.c (x1); anycgi: anycgi-echo (x1); go: bench/peers/hello-go"
+	echo "(proxy_pass keepalive). The FastCGI ones get a new connection per request. All three hash"
+	echo "the upload (FNV-1a 64, the same work) and write the download 64 KiB at a time; their answers"
+	echo "were checked against each other before the runs. nginx buffers both ways (the request body"
+	echo "and the response spill to temporary files: its defaults)."
 	echo
 	echo "## Targets"
 	echo
@@ -493,12 +560,10 @@ elapsed=$(($(date +%s) - t_start))
 	echo "| --- | --- | --- |"
 	echo "| x1: anycgi ≥ 1.5 × libfcgi req/s (best configurations) | $(calc "${RPS[$ac1]} / ${RPS[$lf1]}")× ($ac1 vs $lf1) | $(ok "${RPS[$ac1]} >= 1.5 * ${RPS[$lf1]}") |"
 	echo "| x2: anycgi ≥ 1.5 × libfcgi req/s (best configurations) | $(calc "${RPS[$ac2]} / ${RPS[$lf2]}")× ($ac2 vs $lf2) | $(ok "${RPS[$ac2]} >= 1.5 * ${RPS[$lf2]}") |"
-	echo "| keep_conn, $CONNS conns, x2: no timeouts, p99 < 5 ms (worst round) | ${TMO[anycgi-x2-keep]} timeouts, ${ERR[anycgi-x2-keep]} errors, p99 $(ms "${P99MAX[anycgi-x2-keep]}") ms | $(ok "${TMO[anycgi-x2-keep]} == 0 && ${ERR[anycgi-x2-keep]} == 0 && ${P99MAX[anycgi-x2-keep]} < 5000") |"
-	echo "| backend CPU per request below libfcgi's (x1, same config) | ${BEUS[anycgi-x1]} vs ${BEUS[libfcgi-x1]} µs (keep_conn: ${BEUS[anycgi-x1-keep]}) | $(ok "${BEUS[anycgi-x1]} < ${BEUS[libfcgi-x1]}") |"
-	sc_lf=$(awk -F'\t' '$1 == "libfcgi-x1" {print $3 / $2}' "$dir/strace.tsv")
-	sc_ac=$(awk -F'\t' '$1 == "anycgi-x1" {print $3 / $2}' "$dir/strace.tsv")
-	sc_ack=$(awk -F'\t' '$1 == "anycgi-x1-keep" {print $3 / $2}' "$dir/strace.tsv")
-	echo "| system calls per request below libfcgi's (x1, same config) | $(calc "$sc_ac") vs $(calc "$sc_lf") (keep_conn: $(calc "$sc_ack")) | $(ok "$sc_ac < $sc_lf") |"
+	echo "| keep_conn, $CONNS conns, x2: no timeouts, p99 < 5 ms (median of rounds) | ${TMO[$k]} timeouts, ${ERR[$k]} errors, ${BUSY[$k]} of $CONNS conns busy, p99 $(ms "${P99[$k]}") ms (worst round $(ms "${P99MAX[$k]}")) | $(ok "${TMO[$k]} == 0 && ${ERR[$k]} == 0 && ${STARVED[$k]} == 0 && ${P99[$k]} < 5000") |"
+	echo "| backend CPU per request below libfcgi's (x1, same config) | ${BEUS[anycgi-x1]} vs ${BEUS[libfcgi-x1]} µs (anycgi keep_conn: ${BEUS[anycgi-x1-keep]}) | $(ok "${BEUS[anycgi-x1]} < ${BEUS[libfcgi-x1]}") |"
+	sc_lf=$(sc_per libfcgi-x1) sc_ac=$(sc_per anycgi-x1) sc_ack=$(sc_per anycgi-x1-keep)
+	echo "| system calls per request below libfcgi's (x1, same config) | $sc_ac vs $sc_lf (anycgi keep_conn: $sc_ack) | $(ok "$sc_ac < $sc_lf") |"
 	echo "| 10 MiB upload at least as fast as libfcgi's and Go's | ${MIB[upload-anycgi]} vs ${MIB[upload-libfcgi]} and ${MIB[upload-go]} MiB/s | $(ok "${MIB[upload-anycgi]} >= ${MIB[upload-libfcgi]} && ${MIB[upload-anycgi]} >= ${MIB[upload-go]}") |"
 	echo "| 10 MiB download at least as fast as libfcgi's and Go's | ${MIB[download-anycgi]} vs ${MIB[download-libfcgi]} and ${MIB[download-go]} MiB/s | $(ok "${MIB[download-anycgi]} >= ${MIB[download-libfcgi]} && ${MIB[download-anycgi]} >= ${MIB[download-go]}") |"
 	echo "| (reported) anycgi best / nginx proxy_pass to Go | $(calc "${RPS[$acbest]} / ${RPS[go-proxy]}")× ($acbest) | |"

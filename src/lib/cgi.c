@@ -37,6 +37,11 @@ acgi_request *cgi_request_from_env(acgi_server *s)
 		r->content_length = (*cl && (*end || v < 0 || errno)) ? -1
 		                    : (*cl ? v : 0);
 	}
+	/* RFC 3875, section 4.1.2: no CONTENT_LENGTH, no body, and the
+	 * server need not close stdin. Only a chunked upload, which some
+	 * servers pass on without a length, is read to the end of stdin. */
+	if (r->content_length < 0 && !acgi_param(r, "HTTP_TRANSFER_ENCODING"))
+		r->content_length = 0;
 	r->in[STREAM_BODY].expect = r->content_length;
 	return r;
 }

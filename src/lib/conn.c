@@ -443,6 +443,11 @@ static int feed_one(struct conn *c, bool *pause, bool *none)
 		*none = true;
 		return (int)c->in.len;
 	}
+	if (!c->sreq) {
+		/* The request was answered before its body ended. */
+		*none = true;
+		return (int)c->in.len;
+	}
 	struct scgi_event ev;
 	n = scgi_feed(&c->sp, in, c->in.len, &ev);
 	if (n < 0) {
@@ -470,11 +475,17 @@ static void process_input(struct conn *c)
 	if (c->proto == ACGI_PROTO_AUTO && c->in.len > 0 &&
 	    choose_protocol(c) < 0)
 		conn_close(c, "out of memory");
-	while (!c->closed && c->in.len > 0 && !c->read_paused) {
+	/* The codecs may owe an event with no input left (the end of an
+	 * empty record, of an SCGI body): feed until they report none. */
+	while (!c->closed && !c->read_paused && c->proto != ACGI_PROTO_AUTO) {
 		bool pause = false, none = false;
 		int n = feed_one(c, &pause, &none);
-		if (n == -2)
+		if (n == -2) {
+			/* Answered with an error: drop the rest, then close. */
+			buf_consume(&c->in, c->in.len);
+			c->scgi_done = true;
 			break;
+		}
 		if (n < 0) {
 			conn_close(c, "protocol error");
 			break;
@@ -482,7 +493,7 @@ static void process_input(struct conn *c)
 		buf_consume(&c->in, (size_t)n);
 		if (pause)
 			c->read_paused = true;
-		if (none && n == 0)
+		if (none)
 			break;
 	}
 	c->in_input = false;
