@@ -298,6 +298,21 @@ be_pids() {
 mkdir -p "$(dirname "$OUT")"
 printf 'phase\tconfig\tround\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tmean_us\terr_connect\terr_read\terr_write\terr_status\terr_timeout\tbytes\tbackend_ticks\tnginx_ticks\tbackend_minflt\tconns\n' >"$dir/raw.tsv"
 
+# alive PID: the process exists and is not a zombie.
+alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# check_alive CONFIG WHEN: notes (once) each backend process found gone.
+declare -A GONE
+check_alive() {
+	local p
+	for p in $(be_pids "$1"); do
+		if [ -z "${GONE[$p]:-}" ] && ! alive "$p"; then
+			GONE[$p]=1
+			echo "$1: backend process $p was gone after $2" >>"$dir/anomalies.txt"
+			log "WARNING: $1: backend process $p is gone (after $2)"
+		fi
+	done
+}
+
 # wrk_run PHASE CONFIG ROUND URL SCRIPT CONNS SECONDS TIMEOUT
 wrk_run() {
 	local phase=$1 c=$2 round=$3 url=$4 script=$5 conns=$6 secs=$7 tmo=$8
@@ -311,6 +326,10 @@ wrk_run() {
 	read -r b1 bf1 < <(ticks $bp); read -r n1 _x < <(ticks "$worker")
 	res=$(grep '^RESULT' "$dir/wrk-$phase-$c-$round.txt" | cut -f2-) ||
 		die "no result from wrk: $(cat "$dir/wrk-$phase-$c-$round.txt")"
+	check_alive "$c" "$phase round $round"
+	awk -F'\t' -v w="$c $phase round $round" '$8+$9+$10+$11+$12 > 0 {
+		printf "%s: wrk saw %d timeouts, %d connect / %d read / %d write errors, %d non-2xx answers\n", w, $12, $8, $9, $10, $11 }' \
+		<<<"$res" >>"$dir/anomalies.txt"
 	[ "$round" = warmup ] && return 0
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$c" "$round" "$res" \
 		$((b1 - b0)) $((n1 - n0)) $((bf1 - bf0)) "$conns" >>"$dir/raw.tsv"
@@ -318,7 +337,8 @@ wrk_run() {
 		"$(printf '%s' "$res" | awk -F'\t' '{printf "%9.0f req/s  p99 %7.2f ms  timeouts %d  errors %d  busy conns %.1f", $3, $5/1000, $12, $8+$9+$10+$11, $3*$7/1e6}')")"
 }
 
-n_configs=$(echo $CONFIGS | wc -w)
+for c in $CONFIGS xfer-libfcgi xfer-anycgi; do check_alive "$c" "the answer checks"; done
+n_configs=$(echo "$CONFIGS" | wc -w)
 log "hello: warm-up ${WARMUP}s each, then $ROUNDS rounds x $n_configs configurations x ${DURATION}s, wrk -t1 -c$CONNS"
 for c in $CONFIGS; do
 	wrk_run hello "$c" warmup "http://127.0.0.1:${PORT[$c]}/" "$dir/report.lua" "$CONNS" "$WARMUP" 2s
@@ -568,6 +588,16 @@ k=anycgi-x2-keep
 	echo "| 10 MiB download at least as fast as libfcgi's and Go's | ${MIB[download-anycgi]} vs ${MIB[download-libfcgi]} and ${MIB[download-go]} MiB/s | $(ok "${MIB[download-anycgi]} >= ${MIB[download-libfcgi]} && ${MIB[download-anycgi]} >= ${MIB[download-go]}") |"
 	echo "| (reported) anycgi best / nginx proxy_pass to Go | $(calc "${RPS[$acbest]} / ${RPS[go-proxy]}")× ($acbest) | |"
 	echo
+	if [ -s "$dir/anomalies.txt" ] || [ -n "$errlines" ]; then
+		echo "## Anomalies"
+		echo
+		[ -s "$dir/anomalies.txt" ] && sed 's/^/- /' "$dir/anomalies.txt"
+		for c in $CONFIGS xfer-libfcgi xfer-anycgi; do
+			[ "${ERRLOG[$c]:-0}" = 0 ] && continue
+			echo "- nginx error log of $c, ${ERRLOG[$c]} lines, the first: \`$(head -n1 "$dir/ngx/error-$c.log" | sed "s|$dir|DIR|g; s/\`//g")\`"
+		done
+		echo
+	fi
 	echo "Raw per-round numbers: \`$(basename "$RAW")\` beside this file."
 } >"$OUT"
 

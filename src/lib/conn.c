@@ -117,7 +117,31 @@ static bool conn_idle(const struct conn *c)
 	for (size_t i = 0; i < c->n_slots; i++)
 		if (c->reqs[i])
 			return false;
-	return c->in.len == 0 || c->proto == ACGI_PROTO_AUTO;
+	return true;
+}
+
+/* The response is out and the connection must close, but the web server
+ * may still be sending a body that the program did not read: closing now
+ * would reset the connection under it (nginx then answers 502). Half-close
+ * instead, throw away what still arrives, and close at its end of file,
+ * which comes as soon as the web server has the whole response. */
+static void conn_linger(struct conn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) < 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	buf_free(&c->in);
+	loop_set_events(c, EPOLLIN | EPOLLRDHUP);
+	c->lingering = true;
+}
+
+static void on_linger_readable(struct conn *c)
+{
+	char sink[16384];
+	ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		conn_close(c, NULL);
 }
 
 void conn_close_idle(acgi_server *s)
@@ -151,6 +175,8 @@ static uint32_t wanted_events(const struct conn *c)
 
 int conn_flush(struct conn *c)
 {
+	if (c->lingering)
+		return 0;
 	while (c->out.len > 0 && !c->closed) {
 		ssize_t n = send(c->fd, buf_head(&c->out), c->out.len,
 		                 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -170,7 +196,7 @@ int conn_flush(struct conn *c)
 	if (c->out.len < OUT_LOW)
 		pthread_cond_broadcast(&c->out_cond);
 	if (c->out.len == 0 && c->close_when_done && conn_idle(c)) {
-		conn_close(c, NULL);
+		conn_linger(c);
 		return 0;
 	}
 	loop_set_events(c, wanted_events(c));
@@ -527,8 +553,11 @@ void conn_on_event(struct conn *c, uint32_t events)
 		return;
 	if (events & EPOLLOUT)
 		(void)conn_flush(c);
-	if (c->closed)
+	if (c->closed || c->lingering) {
+		if (c->lingering)
+			on_linger_readable(c);
 		return;
+	}
 	if (reading(c) && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		on_readable(c);
 	else if (events & (EPOLLHUP | EPOLLERR))

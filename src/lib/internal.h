@@ -86,6 +86,7 @@ struct conn {
 	bool closed;              /* fd closed, requests aborted */
 	bool read_paused;         /* a request's body buffer is full */
 	bool close_when_done;     /* close once out drains with no request */
+	bool lingering;           /* half-closed: discard input until EOF */
 	bool in_input;            /* process_input is running (no reentry) */
 	pthread_cond_t out_cond;  /* writers wait here for out to drain */
 	struct conn *next, *prev;

@@ -49,7 +49,7 @@ int loop_start(acgi_server *s)
 
 void loop_set_events(struct conn *c, uint32_t events)
 {
-	if (c->closed || c->events == events)
+	if (c->closed || c->events == events || c->lingering)
 		return;
 	struct epoll_event ev = {.events = events, .data.ptr = c};
 	if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)

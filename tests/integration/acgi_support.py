@@ -190,6 +190,36 @@ def pids_in_group(pgid):
     return out
 
 
+# Every Proc not stopped yet, for the last-resort cleanup at exit.
+LIVE = set()
+
+
+def _die_with_parent():
+    # Runs in the child between fork and exec: SIGKILL it when the test
+    # process dies, even by SIGKILL, so that no server outlives a run.
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def kill_leftovers():
+    """Kills the process groups of every Proc not stopped (at exit, or when
+    pytest is told to stop)."""
+    for p in list(LIVE):
+        try:
+            os.killpg(p.pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            p.popen.wait(timeout=5)
+        except Exception:
+            pass
+        LIVE.discard(p)
+
+
 class Proc:
     """A server the test started, alone in a new session and process group
     so that stop() reaches every process it forked."""
@@ -201,7 +231,9 @@ class Proc:
         self.log = open(log_path, "ab")
         self.popen = subprocess.Popen(
             argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=self.log, stderr=self.log, start_new_session=True)
+            stdout=self.log, stderr=self.log, start_new_session=True,
+            preexec_fn=_die_with_parent)
+        LIVE.add(self)
         self.pid = self.popen.pid
         self.pgid = self.pid
         self.stopped = False
@@ -258,6 +290,7 @@ class Proc:
             pass
         wait_until(lambda: not pids_in_group(self.pgid), 5,
                    "the processes of %s to go away" % self.name)
+        LIVE.discard(self)
         self.log.close()
         return self.popen.returncode, killed
 

@@ -7,6 +7,7 @@ sockets live in a short per-test folder, every server runs in its own
 process group and is stopped (then killed) at the end of its test, and a
 missing peer program is a failure, never a skip.
 """
+import atexit
 import os
 import shutil
 import signal
@@ -25,7 +26,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 DEFAULT_TIMEOUT_S = 60
 
 
+def _on_sigterm(signum, frame):
+    # Unwind like Ctrl-C, so that fixtures stop their servers.
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def pytest_configure(config):
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    atexit.register(sup.kill_leftovers)
     config.addinivalue_line(
         "markers", "timeout_s(n): fail the test when it runs over n seconds "
         "(default %d)" % DEFAULT_TIMEOUT_S)
