@@ -196,7 +196,10 @@ int conn_flush(struct conn *c)
 	if (c->out.len < OUT_LOW)
 		pthread_cond_broadcast(&c->out_cond);
 	if (c->out.len == 0 && c->close_when_done && conn_idle(c)) {
-		conn_linger(c);
+		if (c->unread_input)
+			conn_linger(c);
+		else
+			conn_close(c, NULL);
 		return 0;
 	}
 	loop_set_events(c, wanted_events(c));
@@ -435,24 +438,24 @@ static int setup_scgi(struct conn *c)
 }
 
 /* FastCGI records start with version 1; an SCGI netstring with a digit. */
-static int choose_protocol(struct conn *c)
+static int choose_protocol(struct conn *c, uint8_t first)
 {
 	acgi_protocol p = c->srv->proto;
 	if (p == ACGI_PROTO_AUTO)
-		p = buf_head(&c->in)[0] == FCGI_VERSION_1 ? ACGI_PROTO_FASTCGI
-		                                          : ACGI_PROTO_SCGI;
+		p = first == FCGI_VERSION_1 ? ACGI_PROTO_FASTCGI : ACGI_PROTO_SCGI;
 	return p == ACGI_PROTO_FASTCGI ? setup_fastcgi(c) : setup_scgi(c);
 }
 
-/* Feeds one event's worth of input. Returns bytes consumed, -1 with the
- * connection closed on a protocol error; *pause says to stop reading. */
-static int feed_one(struct conn *c, bool *pause, bool *none)
+/* Feeds one event's worth of in[0..len). Returns bytes consumed, -1 on a
+ * protocol error (close), -2 when the error was answered; *pause says to
+ * stop reading, *none that the codec had nothing more to say. */
+static int feed_one(struct conn *c, const uint8_t *in, size_t len,
+                    bool *pause, bool *none)
 {
-	const uint8_t *in = buf_head(&c->in);
 	int n;
 	if (c->proto == ACGI_PROTO_FASTCGI) {
 		struct fcgi_server_event ev;
-		n = fcgi_server_feed(&c->fs, in, c->in.len, &ev);
+		n = fcgi_server_feed(&c->fs, in, len, &ev);
 		if (n < 0) {
 			lib_log(c->srv, ACGI_LOG_WARNING, "FastCGI protocol "
 			        "error at byte %llu: %s",
@@ -464,18 +467,13 @@ static int feed_one(struct conn *c, bool *pause, bool *none)
 		*pause = on_fcgi_event(c, &ev);
 		return n;
 	}
-	if (c->scgi_done) {
-		/* Bytes past the body: nothing in SCGI can follow. */
+	if (c->scgi_done || !c->sreq) {
+		/* Past the body, or answered early: nothing more to parse. */
 		*none = true;
-		return (int)c->in.len;
-	}
-	if (!c->sreq) {
-		/* The request was answered before its body ended. */
-		*none = true;
-		return (int)c->in.len;
+		return (int)len;
 	}
 	struct scgi_event ev;
-	n = scgi_feed(&c->sp, in, c->in.len, &ev);
+	n = scgi_feed(&c->sp, in, len, &ev);
 	if (n < 0) {
 		lib_log(c->srv, ACGI_LOG_WARNING, "SCGI protocol error at "
 		        "byte %llu: %s", (unsigned long long)c->sp.error_offset,
@@ -492,49 +490,76 @@ static int feed_one(struct conn *c, bool *pause, bool *none)
 	return n;
 }
 
-static void process_input(struct conn *c)
+/* Parses in[0..len) until the codec has nothing more to say, reading
+ * pauses, or the connection closes. Returns the bytes consumed. The codecs
+ * may owe an event with no input left (the end of an empty record, of an
+ * SCGI body): feeding goes on until they report none. */
+static size_t parse(struct conn *c, const uint8_t *in, size_t len)
 {
-	if (c->in_input)
-		return;
-	c->in_input = true;
-	c->refs++;
-	if (c->proto == ACGI_PROTO_AUTO && c->in.len > 0 &&
-	    choose_protocol(c) < 0)
+	size_t off = 0;
+	if (c->proto == ACGI_PROTO_AUTO && len > 0 &&
+	    choose_protocol(c, in[0]) < 0) {
 		conn_close(c, "out of memory");
-	/* The codecs may owe an event with no input left (the end of an
-	 * empty record, of an SCGI body): feed until they report none. */
+		return len;
+	}
 	while (!c->closed && !c->read_paused && c->proto != ACGI_PROTO_AUTO) {
 		bool pause = false, none = false;
-		int n = feed_one(c, &pause, &none);
+		int n = feed_one(c, in + off, len - off, &pause, &none);
 		if (n == -2) {
 			/* Answered with an error: drop the rest, then close. */
-			buf_consume(&c->in, c->in.len);
 			c->scgi_done = true;
-			break;
+			return len;
 		}
 		if (n < 0) {
 			conn_close(c, "protocol error");
-			break;
+			return len;
 		}
-		buf_consume(&c->in, (size_t)n);
+		off += (size_t)n;
 		if (pause)
 			c->read_paused = true;
 		if (none)
 			break;
 	}
+	return off;
+}
+
+/* Parses in[0..len) (c->in itself, or fresh bytes when c->in is empty)
+ * and keeps what is left in c->in. */
+static void process(struct conn *c, const uint8_t *in, size_t len,
+                    bool from_in)
+{
+	if (c->in_input)
+		return;
+	c->in_input = true;
+	c->refs++;
+	size_t used = parse(c, in, len);
+	if (!c->closed && from_in)
+		buf_consume(&c->in, used);
+	else if (!c->closed && used < len &&
+	         buf_append(&c->in, in + used, len - used) < 0)
+		conn_close(c, "out of memory");
 	c->in_input = false;
 	if (!c->closed)
 		(void)conn_flush(c);
 	conn_unref(c);
 }
 
+static void process_input(struct conn *c)
+{
+	static const uint8_t nothing[1];
+	if (c->in.len == 0)
+		process(c, nothing, 0, false);
+	else
+		process(c, buf_head(&c->in), c->in.len, true);
+}
+
+/* Reads into the loop's one scratch buffer: a connection keeps a buffer of
+ * its own only for bytes it could not parse yet, so idle connections cost
+ * no buffer and a short request no allocation. */
 static void on_readable(struct conn *c)
 {
-	if (buf_reserve(&c->in, CONN_READ_SIZE) < 0) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	ssize_t n = recv(c->fd, buf_tail(&c->in), CONN_READ_SIZE, 0);
+	uint8_t *scratch = c->srv->scratch;
+	ssize_t n = recv(c->fd, scratch, CONN_READ_SIZE, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -543,7 +568,14 @@ static void on_readable(struct conn *c)
 		conn_close(c, NULL);
 		return;
 	}
-	c->in.len += (size_t)n;
+	if (c->in.len == 0) {
+		process(c, scratch, (size_t)n, false);
+		return;
+	}
+	if (buf_append(&c->in, scratch, (size_t)n) < 0) {
+		conn_close(c, "out of memory");
+		return;
+	}
 	process_input(c);
 }
 
@@ -589,6 +621,10 @@ void conn_request_done(struct conn *c, acgi_request *r)
 		c->sreq = NULL;
 		c->close_when_done = true;
 	}
+	bool input_ended = r->in[STREAM_BODY].ended &&
+	                   (r->role != ACGI_FILTER || r->in[STREAM_DATA].ended);
+	if (!input_ended && !r->aborted)
+		c->unread_input = true;
 	r->conn = NULL;
 	if (!c->closed) {
 		(void)conn_flush(c);

@@ -52,6 +52,7 @@ struct acgi_server {
 	void *log_data;
 	acgi_log_level log_max;
 	int epfd;                 /* -1 until the loop starts */
+	uint8_t *scratch;         /* CONN_READ_SIZE bytes every read goes to */
 	uint8_t stop_kind;        /* WATCH_STOP: stop_fd's epoll tag */
 	int stop_fd;              /* eventfd written by acgi_server_stop */
 	struct listener *listeners;
@@ -87,6 +88,7 @@ struct conn {
 	bool read_paused;         /* a request's body buffer is full */
 	bool close_when_done;     /* close once out drains with no request */
 	bool lingering;           /* half-closed: discard input until EOF */
+	bool unread_input;        /* a request ended before its input did */
 	bool in_input;            /* process_input is running (no reentry) */
 	pthread_cond_t out_cond;  /* writers wait here for out to drain */
 	struct conn *next, *prev;

@@ -3,6 +3,7 @@
  * (handler threads); the server lock is held except inside epoll_wait. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@ void loop_listeners_arm(acgi_server *s, bool on)
 
 int loop_start(acgi_server *s)
 {
+	s->scratch = malloc(CONN_READ_SIZE);
+	if (!s->scratch)
+		return -ENOMEM;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0)
 		return -errno;

@@ -130,6 +130,7 @@ void acgi_server_free(acgi_server **sp)
 	pthread_cond_destroy(&s->ready_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->listeners);
+	free(s->scratch);
 	free(s);
 	*sp = NULL;
 }

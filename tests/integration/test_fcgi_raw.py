@@ -466,7 +466,8 @@ def test_too_many_params(app, conns):
     c = conns(app)
     offset = app.proc.log_size()
     extra = [("HTTP_X_P%04d" % i, "value%d" % i) for i in range(2000)]
-    c.send_bad(fw.request_bytes(1, fw.cgi_params("GET", "/many", None, extra)))
+    c.send_bad(fw.request_bytes(1, fw.cgi_params("GET", "/many", None,
+                                                 extra)))
     how, resp = read_until_end_or_eof(c.rd, 1)
     assert how == "end", "closed instead of refusing the request"
     r = resp.cgi() if resp.stdout else None

@@ -59,8 +59,9 @@ def test_anycgi_listen(servers, echo_bin, kind, threads):
 
 
 @pytest.mark.parametrize("via", ["spawn-fcgi", "listen"])
-def test_sigterm_exits_promptly(servers, echo_bin, via):
-    app = servers.app(echo_bin, "unix", via=via)
+@pytest.mark.parametrize("threads", [None, 4], ids=["loop", "threads4"])
+def test_sigterm_exits_promptly(servers, echo_bin, via, threads):
+    app = servers.app(echo_bin, "unix", via=via, threads=threads)
     fcgi_roundtrip(app)
     # An idle connection must not hold the exit back.
     idle = app.connect()
