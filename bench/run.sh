@@ -84,30 +84,35 @@ done
 
 # ---------------------------------------------------------------- cleanup
 dir=$(mktemp -d "${TMPDIR:-/tmp}/anycgi-bench.XXXXXX")
-nginx_pid="" go_pid="" strace_pid="" wrk_pid=""
+nginx_pid="" go_pid="" strace_pid="" wrk_pid="" keepers=""
+# alive PID: the process exists and is not a zombie.
+alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
 	[ -n "$wrk_pid" ] && kill -INT "$wrk_pid" 2>/dev/null
 	[ -n "$strace_pid" ] && kill -INT "$strace_pid" 2>/dev/null
-	[ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null
-	[ -n "$go_pid" ] && kill -TERM "$go_pid" 2>/dev/null
-	local pids="" f p
+	local pids="" f p i left
 	for f in "$dir"/*.pids; do
 		[ -e "$f" ] && pids="$pids $(cat "$f")"
 	done
+	pids="$pids $nginx_pid $go_pid"
 	# shellcheck disable=SC2086
 	[ -n "${pids// /}" ] && kill -TERM $pids 2>/dev/null
-	wait 2>/dev/null
-	sleep 0.3
-	for p in $pids $nginx_pid $go_pid; do
-		if kill -0 "$p" 2>/dev/null &&
-			! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
-			log "pid $p ($(cat /proc/"$p"/comm 2>/dev/null)) ignored SIGTERM: SIGKILL"
+	for ((i = 0; i < 30; i++)); do
+		left=""
+		for p in $pids $keepers; do alive "$p" && left=1; done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	for p in $pids $keepers; do
+		if alive "$p"; then
+			log "pid $p ($(cat /proc/"$p"/comm 2>/dev/null)) is still there after SIGTERM: SIGKILL"
 			kill -KILL "$p" 2>/dev/null
 		fi
 	done
+	wait 2>/dev/null
 	if [ "${KEEP_TMP:-0}" = 1 ]; then
 		log "scratch folder kept: $dir"
 	else
@@ -129,14 +134,44 @@ gcc -O2 -Wall -o "$dir/upload-libfcgi" "$here/peers/upload-libfcgi.c" -lfcgi
 	go build -o "$dir/hello-go" .)
 
 # spawn NAME COUNT PROGRAM: COUNT processes on unix:$dir/NAME.sock.
+# spawn-fcgi binds the socket and, in the foreground (-n), execs keeper.sh,
+# which starts the COUNT copies on that fd 0 and notes each one's pid and,
+# should it end, its exit status (128+N: signal N): a backend that dies
+# during the run is reported, with how.
+cat >"$dir/keeper.sh" <<'SH'
+#!/bin/sh
+n=$1 name=$2
+shift 2
+# An asynchronous command's stdin is /dev/null in sh: hand the listening
+# socket over on fd 3.
+exec 3<&0
+i=0
+while [ "$i" -lt "$n" ]; do
+	(
+		"$@" 0<&3 3<&- &
+		p=$!
+		echo "$p" >>"$name.pids"
+		wait "$p"
+		echo "$p $?" >>"$name.exits"
+	) &
+	i=$((i + 1))
+done
+exec 0</dev/null 3<&-
+wait
+SH
+chmod +x "$dir/keeper.sh"
+keepers=""
 spawn() {
-	rm -f "$dir/$1.sock"
-	spawn-fcgi -s "$dir/$1.sock" -M 0666 -F "$2" -P "$dir/$1.pidfile" \
-		-- "$3" >>"$dir/spawn.log" 2>&1 || die "spawn-fcgi $1 failed"
-	tr -s ' \n' '  ' <"$dir/$1.pidfile" >"$dir/$1.pids"
-	local n
-	n=$(wc -w <"$dir/$1.pids")
-	[ "$n" -eq "$2" ] || die "spawn-fcgi $1: $n processes, wanted $2"
+	rm -f "$dir/$1.sock" "$dir/$1.pids"
+	spawn-fcgi -n -s "$dir/$1.sock" -M 0666 -- "$dir/keeper.sh" "$2" "$dir/$1" "$3" \
+		>>"$dir/$1.log" 2>&1 </dev/null &
+	keepers="$keepers $!"
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -e "$dir/$1.pids" ] && [ "$(wc -l <"$dir/$1.pids")" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	die "$1: $3 did not start ($(cat "$dir/$1.log"))"
 }
 pids_of() { cat "$dir/$1.pids"; }
 
@@ -298,8 +333,6 @@ be_pids() {
 mkdir -p "$(dirname "$OUT")"
 printf 'phase\tconfig\tround\trequests\tduration_us\trps\tp50_us\tp99_us\tmax_us\tmean_us\terr_connect\terr_read\terr_write\terr_status\terr_timeout\tbytes\tbackend_ticks\tnginx_ticks\tbackend_minflt\tconns\n' >"$dir/raw.tsv"
 
-# alive PID: the process exists and is not a zombie.
-alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 # check_alive CONFIG WHEN: notes (once) each backend process found gone.
 declare -A GONE
 check_alive() {
@@ -307,8 +340,12 @@ check_alive() {
 	for p in $(be_pids "$1"); do
 		if [ -z "${GONE[$p]:-}" ] && ! alive "$p"; then
 			GONE[$p]=1
-			echo "$1: backend process $p was gone after $2" >>"$dir/anomalies.txt"
-			log "WARNING: $1: backend process $p is gone (after $2)"
+			sleep 0.2
+			local how
+			how=$(awk -v p="$p" '$1 == p { s = $2; print (s > 128 ? "was killed by signal " (s - 128) " (" s ")" : "exited with status " s) }' \
+				"$dir/${BACKEND[$1]}.exits" 2>/dev/null)
+			echo "$1: backend process $p (${BACKEND[$1]}) ${how:-is gone} (found after $2)" >>"$dir/anomalies.txt"
+			log "WARNING: $1: backend process $p ${how:-is gone} (found after $2)"
 		fi
 	done
 }
@@ -584,8 +621,8 @@ k=anycgi-x2-keep
 	echo "| backend CPU per request below libfcgi's (x1, same config) | ${BEUS[anycgi-x1]} vs ${BEUS[libfcgi-x1]} µs (anycgi keep_conn: ${BEUS[anycgi-x1-keep]}) | $(ok "${BEUS[anycgi-x1]} < ${BEUS[libfcgi-x1]}") |"
 	sc_lf=$(sc_per libfcgi-x1) sc_ac=$(sc_per anycgi-x1) sc_ack=$(sc_per anycgi-x1-keep)
 	echo "| system calls per request below libfcgi's (x1, same config) | $sc_ac vs $sc_lf (anycgi keep_conn: $sc_ack) | $(ok "$sc_ac < $sc_lf") |"
-	echo "| 10 MiB upload at least as fast as libfcgi's and Go's | ${MIB[upload-anycgi]} vs ${MIB[upload-libfcgi]} and ${MIB[upload-go]} MiB/s | $(ok "${MIB[upload-anycgi]} >= ${MIB[upload-libfcgi]} && ${MIB[upload-anycgi]} >= ${MIB[upload-go]}") |"
-	echo "| 10 MiB download at least as fast as libfcgi's and Go's | ${MIB[download-anycgi]} vs ${MIB[download-libfcgi]} and ${MIB[download-go]} MiB/s | $(ok "${MIB[download-anycgi]} >= ${MIB[download-libfcgi]} && ${MIB[download-anycgi]} >= ${MIB[download-go]}") |"
+	echo "| 10 MiB upload at least as fast as libfcgi's and Go's | ${MIB[upload-anycgi]} vs ${MIB[upload-libfcgi]} and ${MIB[upload-go]} MiB/s | $(ok "${MIB[upload-anycgi]} >= ${MIB[upload-libfcgi]} && ${MIB[upload-anycgi]} >= ${MIB[upload-go]} && ${TMO[upload-anycgi]} + ${ERR[upload-anycgi]} == 0")$( [ $((TMO[upload-anycgi] + ERR[upload-anycgi])) = 0 ] || echo " (anycgi had $((TMO[upload-anycgi] + ERR[upload-anycgi])) failed requests)") |"
+	echo "| 10 MiB download at least as fast as libfcgi's and Go's | ${MIB[download-anycgi]} vs ${MIB[download-libfcgi]} and ${MIB[download-go]} MiB/s | $(ok "${MIB[download-anycgi]} >= ${MIB[download-libfcgi]} && ${MIB[download-anycgi]} >= ${MIB[download-go]} && ${TMO[download-anycgi]} + ${ERR[download-anycgi]} == 0")$( [ $((TMO[download-anycgi] + ERR[download-anycgi])) = 0 ] || echo " (anycgi had $((TMO[download-anycgi] + ERR[download-anycgi])) failed requests)") |"
 	echo "| (reported) anycgi best / nginx proxy_pass to Go | $(calc "${RPS[$acbest]} / ${RPS[go-proxy]}")× ($acbest) | |"
 	echo
 	if [ -s "$dir/anomalies.txt" ] || [ -n "$errlines" ]; then

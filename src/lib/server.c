@@ -312,8 +312,10 @@ static void run_handler(struct pool *p, acgi_request *r)
 {
 	r->worker_owned = true;
 	p->handler(r, p->data);
-	if (!r->finished)
-		(void)acgi_finish_status(&r, 0);
+	if (!r->finished) {
+		acgi_request *tmp = r; /* acgi_finish clears its argument */
+		(void)acgi_finish_status(&tmp, 0);
+	}
 	pthread_mutex_lock(&p->s->lock);
 	req_free(r);
 	pthread_mutex_unlock(&p->s->lock);

@@ -117,31 +117,55 @@ def wait_until(pred, timeout, what, interval=0.02, proc=None):
         time.sleep(interval)
 
 
-def _unix_listening(path):
-    """True when /proc/net/unix has a listening socket bound to path.
-    Looking there instead of connecting leaves the app's logs alone."""
-    try:
+def listening_inodes(path=None, port=None):
+    """Inodes of the listening sockets bound to a Unix path or a TCP port
+    (IPv4 or IPv6), from /proc/net."""
+    out = set()
+    if path is not None:
         with open("/proc/net/unix") as f:
             next(f)
             for line in f:
                 parts = line.split()
-                if len(parts) >= 8 and parts[7] == path:
-                    if int(parts[3], 16) & 0x10000 and parts[5] == "01":
-                        return True
-    except FileNotFoundError:
-        pass
-    return False
+                if (len(parts) >= 8 and parts[7] == path
+                        and int(parts[3], 16) & 0x10000):
+                    out.add(int(parts[6]))
+    else:
+        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if (parts[3] == "0A" and
+                            int(parts[1].rsplit(":", 1)[1], 16) == port):
+                        out.add(int(parts[9]))
+    return out
 
 
-def _tcp_listening(port, v6=False):
-    name = "/proc/net/tcp6" if v6 else "/proc/net/tcp"
-    with open(name) as f:
-        next(f)
-        for line in f:
-            parts = line.split()
-            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                return True
-    return False
+def socket_inodes(pid):
+    """Inodes of the sockets that process pid holds."""
+    out = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(int(target[8:-1]))
+    return out
+
+
+def listening_in_group(pgid, path=None, port=None):
+    """True when a process of group pgid holds a socket listening on path
+    or port. Looking in /proc instead of connecting leaves the app's logs
+    alone, and a port that another program took by chance is not ours."""
+    want = listening_inodes(path, port)
+    if not want:
+        return False
+    return any(want & socket_inodes(pid) for pid in pids_in_group(pgid))
 
 
 def unix_connections(path):
@@ -237,6 +261,7 @@ class Proc:
         self.pid = self.popen.pid
         self.pgid = self.pid
         self.stopped = False
+        self.exited_early = None  # its exit status if it ended before stop
 
     def alive(self):
         return self.popen.poll() is None
@@ -255,8 +280,12 @@ class Proc:
 
     def log_tail(self, n=40):
         lines = self.log_text().splitlines()
-        return "--- %s log (%s), last %d lines ---\n%s" % (
-            self.name, self.log_path, min(n, len(lines)),
+        note = ""
+        if self.exited_early is not None:
+            note = ", it had exited by itself with status %d" % (
+                self.exited_early)
+        return "--- %s log (%s), last %d lines%s ---\n%s" % (
+            self.name, self.log_path, min(n, len(lines)), note,
             "\n".join(lines[-n:]))
 
     def stop(self, sig=signal.SIGTERM, grace=5.0):
@@ -266,6 +295,7 @@ class Proc:
         if self.stopped:
             return self.popen.returncode, []
         self.stopped = True
+        self.exited_early = self.popen.poll()
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:

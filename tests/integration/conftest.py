@@ -47,6 +47,17 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    # No server may outlive the run: any left here is a fixture bug.
+    left = [(p.name, p.pid) for p in sup.LIVE]
+    if left:
+        sup.kill_leftovers()
+        print("\nERROR: servers left running at the end, now killed: %s"
+              % left)
+        if session.exitstatus == 0:
+            session.exitstatus = 1
+
+
 class TestTimeout(Exception):
     pass
 
@@ -181,37 +192,46 @@ class Servers:
         if threads is not None:
             extra["ANYCGI_THREADS"] = str(threads)
         path = host = port = None
+        name = os.path.basename(program)
         if transport == "unix":
             self.n += 1
             path = os.path.join(self.workdir, "app%d.sock" % self.n)
         else:
             host = "::1" if transport == "tcp6" else "127.0.0.1"
-            port = sup.free_port(host)
-        name = os.path.basename(program)
-        if via == "spawn-fcgi":
-            sf = sup.peer("spawn-fcgi")
-            if transport == "unix":
-                argv = [sf, "-n", "-s", path, "-M", "0666", "--", program]
+        # A port free when we asked may be taken by another program before
+        # ours binds it: try again with another one.
+        for attempt in range(5):
+            if transport != "unix":
+                port = sup.free_port(host)
+            if via == "spawn-fcgi":
+                sf = sup.peer("spawn-fcgi")
+                if transport == "unix":
+                    argv = [sf, "-n", "-s", path, "-M", "0666", "--", program]
+                else:
+                    argv = [sf, "-n", "-a", host, "-p", str(port), "--",
+                            program]
+            elif via == "listen":
+                if transport == "unix":
+                    extra["ANYCGI_LISTEN"] = "unix:" + path
+                elif transport == "tcp6":
+                    extra["ANYCGI_LISTEN"] = "[::1]:%d" % port
+                else:
+                    extra["ANYCGI_LISTEN"] = "127.0.0.1:%d" % port
+                argv = [program]
             else:
-                argv = [sf, "-n", "-a", host, "-p", str(port), "--", program]
-        elif via == "listen":
-            if transport == "unix":
-                extra["ANYCGI_LISTEN"] = "unix:" + path
-            elif transport == "tcp6":
-                extra["ANYCGI_LISTEN"] = "[::1]:%d" % port
-            else:
-                extra["ANYCGI_LISTEN"] = "127.0.0.1:%d" % port
-            argv = [program]
-        else:
-            raise ValueError(via)
-        proc = self.start(name, argv, sup.clean_env(extra))
-        if transport == "unix":
-            sup.wait_until(lambda: sup._unix_listening(path), 10,
-                           "%s to listen on %s" % (name, path), proc=proc)
-        else:
-            sup.wait_until(lambda: sup._tcp_listening(port, ":" in host), 10,
-                           "%s to listen on %s port %d" % (name, host, port),
-                           proc=proc)
+                raise ValueError(via)
+            proc = self.start(name, argv, sup.clean_env(extra))
+            where = path or "%s port %d" % (host, port)
+            try:
+                sup.wait_until(
+                    lambda: sup.listening_in_group(proc.pgid, path, port), 10,
+                    "%s to listen on %s" % (name, where), proc=proc)
+                break
+            except AssertionError:
+                if (transport == "unix" or attempt == 4 or proc.alive()
+                        or "in use" not in proc.log_text()):
+                    raise
+                proc.stop()
         if transport == "tcp6":
             transport = "tcp"
         return App(proc, transport, path=path, host=host, port=port,
@@ -220,14 +240,26 @@ class Servers:
     def nginx(self, app):
         """Real nginx in front of app (see acgi_support.NGINX_CONF)."""
         ng = sup.peer("nginx")
-        d = os.path.join(self.workdir, "nginx%d" % (self.n + 1))
-        self.n += 1
-        os.makedirs(d)
-        port = sup.free_port()
-        conf = sup.write_nginx_conf(d, port, app.nginx_addr)
-        proc = self.start("nginx", [ng, "-p", d + "/", "-c", conf,
-                                    "-g", "daemon off;"])
-        nx = Nginx(proc, d, port)
+        for attempt in range(5):
+            self.n += 1
+            d = os.path.join(self.workdir, "nginx%d" % self.n)
+            os.makedirs(d)
+            port = sup.free_port()
+            conf = sup.write_nginx_conf(d, port, app.nginx_addr)
+            proc = self.start("nginx", [ng, "-p", d + "/", "-c", conf,
+                                        "-g", "daemon off;"])
+            nx = Nginx(proc, d, port)
+            try:
+                sup.wait_until(
+                    lambda: sup.listening_in_group(proc.pgid, port=port), 10,
+                    "nginx to listen on port %d" % port, proc=proc)
+                break
+            except AssertionError as e:
+                # Another program took the port first: try another.
+                if (attempt == 4 or proc.alive()
+                        or "in use" not in nx.error_log_tail()):
+                    raise AssertionError("%s\n%s" % (e, nx.error_log_tail()))
+                proc.stop()
 
         def answers():
             try:
@@ -327,6 +359,15 @@ def echo_app(servers, echo_bin, transport):
 def web(servers, echo_app):
     """nginx in front of echo_app."""
     return servers.nginx(echo_app)
+
+
+@pytest.fixture(params=["unix", "tcp", "tcp6"])
+def listen_app(request, servers, echo_bin):
+    """anycgi-echo binding ANYCGI_LISTEN itself: unix:PATH, 127.0.0.1:PORT
+    and [::1]:PORT."""
+    if request.param == "tcp6" and not sup.ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback address")
+    return servers.app(echo_bin, request.param, via="listen")
 
 
 @pytest.fixture

@@ -88,10 +88,17 @@ def test_cgi_fcgi_query_words(echo_app):
 
 # ---- plain CGI -----------------------------------------------------------
 
+def check_exit(returncode, stderr):
+    text = stderr.decode("utf-8", "replace")
+    for mark in sup.SANITIZER_MARKS:
+        assert mark not in text, "sanitizer report:\n" + text[-4000:]
+    assert returncode == 0, (returncode, text[-2000:])
+
+
 def run_cgi(echo_bin, env, stdin_bytes, workdir):
     r = subprocess.run([echo_bin], env=env, input=stdin_bytes,
                        capture_output=True, timeout=30, cwd=workdir)
-    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    check_exit(r.returncode, r.stderr)
     return r
 
 
@@ -106,9 +113,9 @@ def test_plain_cgi_post(echo_bin, workdir):
 
 def test_plain_cgi_get_does_not_wait_for_stdin(echo_bin, workdir):
     env = cgi_env("GET", "q=1")
+    err = open(workdir + "/stderr", "w+b")
     p = subprocess.Popen([echo_bin], env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         cwd=workdir)
+                         stdout=subprocess.PIPE, stderr=err, cwd=workdir)
     out = []
     reader = threading.Thread(target=lambda: out.append(p.stdout.read()))
     reader.start()
@@ -123,7 +130,9 @@ def test_plain_cgi_get_does_not_wait_for_stdin(echo_bin, workdir):
         p.stdin.close()
         reader.join(10)
         p.stdout.close()
-    assert p.returncode == 0
+    err.seek(0)
+    check_exit(p.returncode, err.read())
+    err.close()
     j = check_json(out[0], env, b"")
     assert j["params"]["QUERY_STRING"] == "q=1"
 

