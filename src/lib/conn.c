@@ -96,7 +96,7 @@ void conn_close(struct conn *c, const char *why)
 	acgi_server *s = c->srv;
 	if (why)
 		lib_log(s, ACGI_LOG_INFO, "connection closed: %s", why);
-	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	/* close() takes the fd out of the epoll set (it is never dup'ed). */
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
