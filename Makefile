@@ -37,10 +37,16 @@ fuzz:
 	  -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(FUZZ_BUILD)
 	set -e; for t in $(FUZZ_BUILD)/fuzz/fuzz-*; do \
+	  [ -f $$t ] && [ -x $$t ] || continue; \
 	  name=$${t##*/fuzz-}; mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-	    -dict=fuzz/dict/$$name.dict $(FUZZ_BUILD)/corpus/$$name \
-	    fuzz/corpus/$$name 2>&1 | tail -n 2; \
+	  log=$(FUZZ_BUILD)/fuzz-$$name.log; \
+	  if ! $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	      -artifact_prefix=$(FUZZ_BUILD)/ \
+	      -dict=fuzz/dict/$$name.dict $(FUZZ_BUILD)/corpus/$$name \
+	      fuzz/corpus/$$name >$$log 2>&1; then \
+	    tail -n 40 $$log; echo "fuzz-$$name FAILED"; exit 1; \
+	  fi; \
+	  echo "fuzz-$$name: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $$log)"; \
 	done
 
 install: all

@@ -12,9 +12,11 @@
 #   CONNS=32             wrk connections for the hello runs
 #   STRACE_REQUESTS=10000  requests counted under strace -c
 #   XFER_DURATION=5 XFER_CONNS=1  the 10 MiB upload/download runs
-#   BASE_PORT=28470      nginx listens on 127.0.0.1:BASE_PORT..+11
+#   BASE_PORT=28470      nginx listens on 127.0.0.1:BASE_PORT..+10
 #   OUT=FILE             results (default: bench/results/latest.md)
 #   KEEP_TMP=1           keep the scratch folder (configs, logs, raw output)
+#   QUIET_WAIT=0         on a shared machine: wait up to this many seconds
+#                        for a quiet second before measuring
 #
 # Everything listens on 127.0.0.1 or on Unix sockets in a fresh scratch
 # folder under ${TMPDIR:-/tmp}; everything started is stopped on exit.
@@ -76,14 +78,14 @@ ECHO=$BUILD/src/apps/anycgi-echo
 [ -x "$HELLO" ] && [ -x "$ECHO" ] ||
 	die "no $HELLO or $ECHO: run 'make' in $root first (or set BUILD=)"
 
-for ((i = 0; i <= 11; i++)); do
+for ((i = 0; i <= 10; i++)); do
 	if ss -Hltn "sport = :$((BASE_PORT + i))" | grep -q .; then
 		die "port $((BASE_PORT + i)) is taken: set BASE_PORT to a free range"
 	fi
 done
 
 # ---------------------------------------------------------------- cleanup
-dir=$(mktemp -d "${TMPDIR:-/tmp}/anycgi-bench.XXXXXX")
+dir=$(mktemp -d "${TMPDIR:-/tmp}/fcgi-bench.XXXXXX")
 nginx_pid="" go_pid="" strace_pid="" wrk_pid="" keepers=""
 # alive PID: the process exists and is not a zombie.
 alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
@@ -126,12 +128,18 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- peers
 log "scratch folder: $dir"
 log "building the peers (gcc, go build offline)"
-gcc -O2 -Wall -o "$dir/hello-libfcgi" "$here/peers/hello-libfcgi.c" -lfcgi
-gcc -O2 -Wall -o "$dir/upload-libfcgi" "$here/peers/upload-libfcgi.c" -lfcgi
+mkdir -p "$dir/bin"
+gcc -O2 -Wall -o "$dir/bin/lf-hello" "$here/peers/hello-libfcgi.c" -lfcgi
+gcc -O2 -Wall -o "$dir/bin/lf-upload" "$here/peers/upload-libfcgi.c" -lfcgi
+# The anycgi programs run from a copy: the run measures one build even if
+# the tree is rebuilt meanwhile, and whatever stops programs by their
+# build path on a shared machine leaves these alone.
+cp "$HELLO" "$dir/bin/ac-hello"
+cp "$ECHO" "$dir/bin/ac-echo"
 (cd "$here/peers/hello-go" &&
 	GOCACHE=$dir/go/cache GOPATH=$dir/go/path GOTOOLCHAIN=local \
 	GOPROXY=off GOFLAGS='' GO111MODULE=on \
-	go build -o "$dir/hello-go" .)
+	go build -o "$dir/bin/go-hello" .)
 
 # spawn NAME COUNT PROGRAM: COUNT processes on unix:$dir/NAME.sock.
 # spawn-fcgi binds the socket and, in the foreground (-n), execs keeper.sh,
@@ -176,16 +184,16 @@ spawn() {
 pids_of() { cat "$dir/$1.pids"; }
 
 log "starting the backends"
-spawn lf1 1 "$dir/hello-libfcgi"
-spawn lf2 2 "$dir/hello-libfcgi"
-spawn lf2k 2 "$dir/hello-libfcgi"
-spawn ac1 1 "$HELLO"
-spawn ac2 2 "$HELLO"
-spawn ac1k 1 "$HELLO"
-spawn ac2k 2 "$HELLO"
-spawn lfx 1 "$dir/upload-libfcgi"
-spawn acx 1 "$ECHO"
-"$dir/hello-go" -listen "unix:$dir/go.sock" >"$dir/go.log" 2>&1 &
+spawn lf1 1 "$dir/bin/lf-hello"
+spawn lf2 2 "$dir/bin/lf-hello"
+spawn lf2k 2 "$dir/bin/lf-hello"
+spawn ac1 1 "$dir/bin/ac-hello"
+spawn ac2 2 "$dir/bin/ac-hello"
+spawn ac1k 1 "$dir/bin/ac-hello"
+spawn ac2k 2 "$dir/bin/ac-hello"
+spawn lfx 1 "$dir/bin/lf-upload"
+spawn acx 1 "$dir/bin/ac-echo"
+"$dir/bin/go-hello" -listen "unix:$dir/go.sock" >"$dir/go.log" 2>&1 &
 go_pid=$!
 echo "$go_pid" >"$dir/go.pid-list"
 
@@ -343,9 +351,9 @@ check_alive() {
 			sleep 0.2
 			local how
 			how=$(awk -v p="$p" '$1 == p { s = $2; print (s > 128 ? "was killed by signal " (s - 128) " (" s ")" : "exited with status " s) }' \
-				"$dir/${BACKEND[$1]}.exits" 2>/dev/null)
-			echo "$1: backend process $p (${BACKEND[$1]}) ${how:-is gone} (found after $2)" >>"$dir/anomalies.txt"
-			log "WARNING: $1: backend process $p ${how:-is gone} (found after $2)"
+				"$dir/${BACKEND[$1]}.exits" 2>/dev/null || true)
+			echo "$1: backend process $p (${BACKEND[$1]}) ${how:-is gone, and so is the shell that waited for it (killed from outside?)} (found after $2)" >>"$dir/anomalies.txt"
+			log "WARNING: $1: backend process $p ${how:-is gone, and so is the shell that waited for it (killed from outside?)} (found after $2)"
 		fi
 	done
 }
@@ -376,6 +384,32 @@ wrk_run() {
 
 for c in $CONFIGS xfer-libfcgi xfer-anycgi; do check_alive "$c" "the answer checks"; done
 n_configs=$(echo "$CONFIGS" | wc -w)
+# The machine may be shared: how much CPU went to processes other than this
+# benchmark's (backends, nginx, wrk, this script and its helpers) while it
+# measured. /proc/stat and /proc/PID/stat count in clock ticks; bash's
+# `times` gives this script's and its reaped children's (wrk, ...) CPU.
+machine_busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+own_ticks() {
+	local all t _m
+	all="$worker $nginx_pid $go_pid"
+	for f in "$dir"/*.pids; do all="$all $(cat "$f")"; done
+	# shellcheck disable=SC2086
+	read -r t _m < <(ticks $all)
+	times >"$dir/times.txt" # in this shell, not a subshell
+	OWN=$(awk -v t="$t" -v hz="$CLK_TCK" '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } }
+		END { printf "%d\n", t + s * hz }' "$dir/times.txt")
+}
+if [ "${QUIET_WAIT:-0}" -gt 0 ]; then
+	# Everything of ours is idle here: wait (up to QUIET_WAIT s) for a
+	# second in which the machine is at least 90% idle.
+	log "waiting up to ${QUIET_WAIT}s for a quiet machine"
+	quiet_end=$(($(date +%s) + QUIET_WAIT))
+	while [ "$(date +%s)" -lt "$quiet_end" ]; do
+		b0=$(machine_busy); sleep 1; b1=$(machine_busy)
+		[ $((b1 - b0)) -le $((CLK_TCK * $(nproc) / 10)) ] && { log "quiet"; break; }
+	done
+fi
+own_ticks; own0=$OWN busy0=$(machine_busy) wall0=$(date +%s.%N)
 log "hello: warm-up ${WARMUP}s each, then $ROUNDS rounds x $n_configs configurations x ${DURATION}s, wrk -t1 -c$CONNS"
 for c in $CONFIGS; do
 	wrk_run hello "$c" warmup "http://127.0.0.1:${PORT[$c]}/" "$dir/report.lua" "$CONNS" "$WARMUP" 2s
@@ -394,6 +428,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		wrk_run download "xfer-$x" "$r" "http://127.0.0.1:$p/download?size=$XFER_SIZE" "$dir/report.lua" "$XFER_CONNS" "$XFER_DURATION" 30s
 	done
 done
+
+own_ticks; own1=$OWN busy1=$(machine_busy) wall1=$(date +%s.%N)
+others=$(awk -v b="$((busy1 - busy0))" -v o="$((own1 - own0))" -v w0="$wall0" -v w1="$wall1" -v hz="$CLK_TCK" -v n="$(nproc)" \
+	'BEGIN { x = (b - o) / ((w1 - w0) * hz * n) * 100; printf "%.0f", x < 0 ? 0 : x }')
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+log "other processes on the machine used about ${others}% of its CPU while this measured"
 
 # ---------------------------------------------------------------- strace
 STRACED="libfcgi-x1 anycgi-x1 anycgi-x1-keep go-proxy"
@@ -414,11 +454,16 @@ for c in $STRACED; do
 	wait "$wrk_pid" || die "wrk failed: $(cat "$dir/wrk-strace-$c.txt")"
 	wrk_pid=""
 	sleep 0.5
-	kill -INT "$strace_pid"
+	kill -INT "$strace_pid" 2>/dev/null || true
 	wait "$strace_pid" || true
 	strace_pid=""
-	reqs=$(grep '^RESULT' "$dir/wrk-strace-$c.txt" | cut -f2)
-	calls=$(awk '$NF == "total" {print $4}' "$dir/strace-$c.txt")
+	reqs=$(grep '^RESULT' "$dir/wrk-strace-$c.txt" | cut -f2 || echo 0)
+	calls=$(awk '$NF == "total" {print $4}' "$dir/strace-$c.txt" 2>/dev/null || true)
+	calls=${calls:-0}
+	grep '^RESULT' "$dir/wrk-strace-$c.txt" | cut -f2- | awk -F'\t' -v w="$c strace run" '$8+$9+$10+$11+$12 > 0 {
+		printf "%s: wrk saw %d timeouts, %d connect / %d read / %d write errors, %d non-2xx answers\n", w, $12, $8, $9, $10, $11 }' \
+		>>"$dir/anomalies.txt" || true
+	check_alive "$c" "the strace run"
 	top=$(awk -v n="$reqs" '$1 ~ /^[0-9.]+$/ && $NF != "total" && NF >= 5 {printf "%s %.2f\n", $NF, $4 / n}' "$dir/strace-$c.txt" |
 		sort -k2,2gr | head -n 6 | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')
 	printf '%s\t%s\t%s\t%s\n' "$c" "$reqs" "$calls" "$top" >>"$dir/strace.tsv"
@@ -453,7 +498,7 @@ summary() {
 			med(busy, n), req ? mf / req : 0
 	}' "$dir/raw.tsv"
 }
-calc() { awk "BEGIN { printf \"%.2f\", $* }"; }
+calc() { awk "BEGIN { printf \"%.2f\", $* }" 2>/dev/null || echo -; }
 declare -A RPS P50 P99 P99MAX TMO ERR BEUS NGUS MIB ERRLOG BUSY MINFLT STARVED
 for c in $CONFIGS; do
 	# shellcheck disable=SC2086
@@ -518,7 +563,8 @@ k=anycgi-x2-keep
 	echo "| memory | $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) |"
 	echo "| kernel | $(uname -sr) |"
 	echo "| OS | $(. /etc/os-release && echo "$PRETTY_NAME") |"
-	echo "| load average before the run | $load_before |"
+	echo "| load average before / after the measurements | $load_before / $load_after |"
+	echo "| CPU used by other processes while this measured | about ${others}% of the $(nproc) cores (0% = a quiet machine) |"
 	echo "| nginx | $(nginx -v 2>&1 | sed 's/^nginx version: //') (worker_processes 1, access_log off) |"
 	echo "| wrk | $(wrk -v 2>&1 | head -n1 | awk '{print $2}') |"
 	echo "| libfcgi | $(dpkg-query -W -f='${Version}' libfcgi-dev) (Debian libfcgi-dev) |"
@@ -583,7 +629,7 @@ k=anycgi-x2-keep
 	echo "| configuration | requests | system calls | per request | most frequent, per request |"
 	echo "| --- | ---: | ---: | ---: | --- |"
 	tail -n +2 "$dir/strace.tsv" | while IFS=$'\t' read -r c reqs calls top; do
-		echo "| $c | $reqs | $calls | $(calc "$calls / $reqs") | $top |"
+		echo "| $c | $reqs | $calls | $(awk -v c="$calls" -v r="$reqs" 'BEGIN { if (r > 0) printf "%.2f", c / r; else print "-" }') | $top |"
 	done
 	echo
 	echo "Counted over all the backend's processes and threads while wrk sent the requests;"

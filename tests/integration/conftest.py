@@ -33,6 +33,8 @@ def _on_sigterm(signum, frame):
 
 def pytest_configure(config):
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # atexit runs these last registered first: kill, then remove folders.
+    atexit.register(_remove_workdirs)
     atexit.register(sup.kill_leftovers)
     config.addinivalue_line(
         "markers", "timeout_s(n): fail the test when it runs over n seconds "
@@ -58,7 +60,7 @@ def pytest_sessionfinish(session, exitstatus):
             session.exitstatus = 1
 
 
-class TestTimeout(Exception):
+class RunTimeout(Exception):
     pass
 
 
@@ -71,7 +73,7 @@ def pytest_runtest_call(item):
     limit = m.args[0] if m else DEFAULT_TIMEOUT_S
 
     def on_alarm(signum, frame):
-        raise TestTimeout("the test ran over %s s" % limit)
+        raise RunTimeout("the test ran over %s s" % limit)
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
@@ -112,14 +114,28 @@ def hello_bin(build_dir):
 
 # ---- per-test folder and servers ---------------------------------------
 
+WORKDIRS = set()
+
+
+def _remove_workdirs():
+    for d in list(WORKDIRS):
+        shutil.rmtree(d, ignore_errors=True)
+        WORKDIRS.discard(d)
+
+
 @pytest.fixture
 def workdir():
-    # Short, so that Unix socket paths stay far below 108 bytes.
+    """A new folder for the test's sockets, configs and logs, removed at
+    the end (kept when ANYCGI_TEST_KEEP is set). Short, so that Unix
+    socket paths stay far below their 108-byte limit."""
     d = tempfile.mkdtemp(prefix="acgi-", dir="/tmp")
     os.chmod(d, 0o700)
-    yield d
     if not os.environ.get("ANYCGI_TEST_KEEP"):
+        WORKDIRS.add(d)
+    yield d
+    if d in WORKDIRS:
         shutil.rmtree(d, ignore_errors=True)
+        WORKDIRS.discard(d)
 
 
 class App:
@@ -231,6 +247,7 @@ class Servers:
                 if (transport == "unix" or attempt == 4 or proc.alive()
                         or "in use" not in proc.log_text()):
                     raise
+                proc.expect_exit = True
                 proc.stop()
         if transport == "tcp6":
             transport = "tcp"
@@ -259,6 +276,7 @@ class Servers:
                 if (attempt == 4 or proc.alive()
                         or "in use" not in nx.error_log_tail()):
                     raise AssertionError("%s\n%s" % (e, nx.error_log_tail()))
+                proc.expect_exit = True
                 proc.stop()
 
         def answers():
@@ -283,6 +301,10 @@ class Servers:
             if killed:
                 problems.append("%s (pids %s) did not exit within 5 s of "
                                 "SIGTERM" % (p.name, killed))
+            if p.exited_early not in (None, 0) and not p.expect_exit:
+                problems.append("%s exited during the test with status %d "
+                                "(negative: killed by that signal)"
+                                % (p.name, p.exited_early))
         for p in self.procs:
             text = p.log_text()
             for mark in sup.SANITIZER_MARKS:

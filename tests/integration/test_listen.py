@@ -62,6 +62,7 @@ def test_anycgi_listen_threads(servers, echo_bin, kind):
 def test_sigterm_exits_promptly(servers, echo_bin, via, threads):
     app = servers.app(echo_bin, "unix", via=via, threads=threads)
     fcgi_roundtrip(app)
+    app.proc.expect_exit = True
     # An idle connection must not hold the exit back.
     idle = app.connect()
     try:
@@ -77,6 +78,33 @@ def test_sigterm_exits_promptly(servers, echo_bin, via, threads):
     # DESIGN.md: every long-running process reacts within a second (the
     # bound leaves room for a sanitizer's exit-time leak check).
     assert took < 2, "exit took %.2f s" % took
+
+
+@pytest.mark.parametrize("sig", ["SIGQUIT", "SIGUSR1"])
+@pytest.mark.parametrize("threads", [None, 4], ids=["loop", "threads4"])
+def test_graceful_stop_finishes_request(servers, echo_bin, sig, threads):
+    # DESIGN.md: SIGQUIT asks a libanycgi worker to finish and exit (and
+    # SIGUSR1, what libfcgi programs want): the request in progress is
+    # answered, then the process exits with status 0.
+    app = servers.app(echo_bin, "unix", threads=threads)
+    app.proc.expect_exit = True
+    s = app.connect()
+    try:
+        s.sendall(fw.request_bytes(1, fw.cgi_params(
+            "GET", "/g?sleep_ms=700"), flags=0))
+        time.sleep(0.2)
+        app.proc.popen.send_signal(getattr(signal, sig))
+        resp = fw.read_response(fw.Reader(s), 1, timeout=10)
+    finally:
+        s.close()
+    r = resp.cgi()
+    assert r.status == 200, r
+    try:
+        app.proc.popen.wait(timeout=5)
+    except Exception:
+        pytest.fail("no exit within 5 s of %s and the end of the request"
+                    % sig)
+    assert app.proc.popen.returncode == 0, app.proc.popen.returncode
 
 
 def test_web_server_addrs(servers, echo_bin):
