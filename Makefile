@@ -36,7 +36,7 @@ fuzz:
 	[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) \
 	  -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(FUZZ_BUILD)
-	set -e; for t in $(FUZZ_BUILD)/fuzz/fuzz-*; do \
+	@set -e; for t in $(FUZZ_BUILD)/fuzz/fuzz-*; do \
 	  [ -f $$t ] && [ -x $$t ] || continue; \
 	  name=$${t##*/fuzz-}; mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 	  log=$(FUZZ_BUILD)/fuzz-$$name.log; \
