@@ -664,9 +664,12 @@ static void new_conn(acgi_server *s, int fd)
 
 void conn_accept(acgi_server *s, struct listener *l)
 {
-	/* Take a few at once, not the whole backlog: other worker
-	 * processes sharing the socket should get their turn. */
-	for (int i = 0; i < 16 && s->n_conns < s->limits[ACGI_LIMIT_CONNS];
+	/* One connection per wake-up: worker processes sharing the socket
+	 * then split a web server's kept connections between them, instead
+	 * of the first one awake taking them all (a burst of 32 nginx
+	 * keepalive connections went 32 to 0, and p99 to 135 ms). The
+	 * socket stays readable, so the loop comes back for the rest. */
+	for (int i = 0; i < 1 && s->n_conns < s->limits[ACGI_LIMIT_CONNS];
 	     i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
