@@ -87,8 +87,13 @@ done
 # ---------------------------------------------------------------- cleanup
 dir=$(mktemp -d "${TMPDIR:-/tmp}/fcgi-bench.XXXXXX")
 nginx_pid="" go_pid="" strace_pid="" wrk_pid="" keepers=""
-# alive PID: the process exists and is not a zombie.
-alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# alive PID: the process exists, is not a zombie, and is still ours (its
+# command line names the scratch folder): a pid that died may have been
+# handed to someone else's process since.
+alive() {
+	kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null &&
+		tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$dir"
+}
 cleanup() {
 	local rc=$?
 	set +e
@@ -99,9 +104,10 @@ cleanup() {
 	for f in "$dir"/*.pids; do
 		[ -e "$f" ] && pids="$pids $(cat "$f")"
 	done
+	for p in $pids $nginx_pid $go_pid; do
+		alive "$p" && kill -TERM "$p" 2>/dev/null
+	done
 	pids="$pids $nginx_pid $go_pid"
-	# shellcheck disable=SC2086
-	[ -n "${pids// /}" ] && kill -TERM $pids 2>/dev/null
 	for ((i = 0; i < 30; i++)); do
 		left=""
 		for p in $pids $keepers; do alive "$p" && left=1; done
@@ -195,7 +201,6 @@ spawn lfx 1 "$dir/bin/lf-upload"
 spawn acx 1 "$dir/bin/ac-echo"
 "$dir/bin/go-hello" -listen "unix:$dir/go.sock" >"$dir/go.log" 2>&1 &
 go_pid=$!
-echo "$go_pid" >"$dir/go.pid-list"
 
 # ---------------------------------------------------------------- nginx
 # The configurations: name, port offset, backend pids (file stem), location.
@@ -224,11 +229,10 @@ mkdir -p "$dir/ngx"
 	cat <<CONF
 user root;
 worker_processes 1;
-worker_rlimit_nofile 65536;
 pid $dir/ngx/nginx.pid;
 error_log $dir/ngx/error.log error;
 daemon off;
-events { worker_connections 8192; }
+events { worker_connections 1024; }
 http {
     access_log off;
     default_type text/plain;

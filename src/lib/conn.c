@@ -95,7 +95,7 @@ void conn_close(struct conn *c, const char *why)
 		return;
 	acgi_server *s = c->srv;
 	if (why)
-		lib_log(s, ACGI_LOG_INFO, "connection closed: %s", why);
+		lib_log(s, ACGI_LOG_DEBUG, "connection closed: %s", why);
 	/* close() takes the fd out of the epoll set (it is never dup'ed). */
 	close(c->fd);
 	c->fd = -1;

@@ -107,9 +107,9 @@ def wait_until(pred, timeout, what, interval=0.02, proc=None):
         v = pred()
         if v:
             return v
-        if proc is not None and proc.popen.poll() is not None:
+        if proc is not None and proc.exit_status() is not None:
             raise AssertionError("%s: %s exited with %s before that.\n%s" % (
-                what, proc.name, proc.popen.returncode, proc.log_tail()))
+                what, proc.name, proc.exit_status(), proc.log_tail()))
         if time.monotonic() > deadline:
             extra = ("\n" + proc.log_tail()) if proc is not None else ""
             raise AssertionError("timed out after %.1f s waiting for %s%s"
@@ -264,8 +264,26 @@ class Proc:
         self.exited_early = None  # its exit status if it ended before stop
         self.expect_exit = False  # the test ends it itself
 
+    def exit_status(self):
+        """The leader's exit status (negative: the signal), or None while
+        it runs. It does not reap the leader: until stop() does, its pid,
+        and so its process group id, cannot be reused by an unrelated
+        process that stop()'s killpg would then hit."""
+        if self.popen.returncode is not None:
+            return self.popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.popen.poll()
+        if info is None:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return info.si_status
+        return -info.si_status
+
     def alive(self):
-        return self.popen.poll() is None
+        return self.exit_status() is None
 
     def log_text(self):
         with open(self.log_path, "rb") as f:
@@ -296,7 +314,7 @@ class Proc:
         if self.stopped:
             return self.popen.returncode, []
         self.stopped = True
-        self.exited_early = self.popen.poll()
+        self.exited_early = self.exit_status()
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
@@ -304,9 +322,8 @@ class Proc:
         killed = []
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            self.popen.poll()
-            if self.popen.returncode is not None and not pids_in_group(
-                    self.pgid):
+            if self.exit_status() is not None and not [
+                    p for p in pids_in_group(self.pgid) if p != self.pid]:
                 break
             time.sleep(0.02)
         else:
