@@ -229,8 +229,6 @@ static void on_begin(struct conn *c, const struct fcgi_server_event *ev)
 	acgi_request *r = req_new(s, c, ACGI_PROTO_FASTCGI);
 	if (!r) {
 		/* Out of memory: refuse this one request. */
-		if (r)
-			req_free(r);
 		fcgi_server_end(&c->fs, ev->request_id);
 		send_end(c, ev->request_id, 0, FCGI_OVERLOADED);
 		return;
@@ -247,7 +245,8 @@ static void answer_get_values(struct conn *c)
 	size_t len = c->gv.len > FCGI_MAX_CONTENT ? 0 : c->gv.len;
 	fcgi_encode_header(hdr, FCGI_GET_VALUES_RESULT, 0, (uint16_t)len, 0);
 	(void)conn_send(c, hdr, sizeof(hdr));
-	(void)conn_send(c, buf_head(&c->gv), len);
+	if (len > 0)
+		(void)conn_send(c, buf_head(&c->gv), len);
 	buf_free(&c->gv);
 }
 
