@@ -439,6 +439,53 @@ static void test_cant_mpx_conn(void **state)
 	free(c);
 }
 
+/* With handler threads, a connection carries ACGI_LIMIT_REQS_PER_CONN
+ * requests at once; one more is refused with FCGI_OVERLOADED while the
+ * others are served, and the stop ends acgi_serve. */
+static void slow_handler(acgi_request *r, void *data)
+{
+	(void)data;
+	usleep(200 * 1000);
+	acgi_printf(r, "id done");
+}
+
+struct stopper {
+	struct client *c;
+	acgi_server *s;
+};
+
+static void *overload_client(void *arg)
+{
+	struct stopper *st = arg;
+	(void)client_main(st->c);
+	acgi_server_stop(st->s);
+	return NULL;
+}
+
+static void test_overloaded_with_threads(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(acgi_server_set_limit(f->s, ACGI_LIMIT_REQS_PER_CONN, 2),
+	                 0);
+	struct client *c = client_new(f);
+	/* ids 2 and 3 take the two slots; id 1, the one the client reads,
+	 * comes third. */
+	for (uint16_t id = 2; id <= 3; id++) {
+		put_begin(c, false, id, FCGI_RESPONDER, FCGI_KEEP_CONN);
+		put_params(c, false, id, basic, 2);
+		put_stream(c, false, FCGI_STDIN, id, NULL);
+	}
+	put_begin(c, false, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
+	struct stopper st = {c, f->s};
+	pthread_t tid;
+	assert_int_equal(pthread_create(&tid, NULL, overload_client, &st), 0);
+	assert_int_equal(acgi_serve(f->s, slow_handler, NULL, 3), 0);
+	pthread_join(tid, NULL);
+	assert_true(c->rep[0].ended);
+	assert_int_equal(c->rep[0].protocol_status, FCGI_OVERLOADED);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +503,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cant_mpx_conn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overloaded_with_threads, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
