@@ -1,0 +1,349 @@
+/* The master: opens the pool's listeners, keeps its workers running and
+ * stops them. It never reads or writes a request. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "master.h"
+
+enum {
+	START_GRACE_MS = 1000,     /* a worker dying sooner died "at start" */
+	BACKOFF_FIRST_MS = 100,    /* first respawn delay after such a death */
+	BACKOFF_MAX_MS = 10000,
+	FAIL_FAST_DEATHS = 5,      /* deaths at start, with none ever up */
+	FAST_STOP_MS = 900,        /* SIGTERM to SIGKILL on a fast stop */
+};
+
+struct worker {
+	pid_t pid;                 /* 0: not running */
+	long long started_ms;      /* when it was spawned */
+	long long respawn_at_ms;   /* when to start it again, 0: now */
+};
+
+struct master {
+	struct pool_config *cfg;
+	struct worker *workers;
+	int sigfd;
+	int devnull;
+	unsigned backoff_ms;       /* next delay after a death at start */
+	unsigned deaths_at_start;  /* in a row */
+	bool ever_up;              /* a worker outlived START_GRACE_MS */
+	const char *stopping;      /* NULL, "fast" or "graceful" */
+	long long stop_deadline_ms;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void mlog(const struct master *m, const char *level, const char *fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
+
+/* One line per event, with the level and the pool: one write, so that
+ * lines from workers sharing stderr do not interleave with it. */
+static void mlog(const struct master *m, const char *level, const char *fmt,
+                 ...)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "anycgi[%d] %s pool %s: ",
+	                 (int)getpid(), level, m->cfg->name);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+static int open_listeners(struct master *m)
+{
+	struct pool_config *cfg = m->cfg;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct pool_listener *l = &cfg->listeners[i];
+		bool tcp = false;
+		int rc = listen_addr(l->addr, &l->fd, &tcp);
+		if (rc < 0) {
+			fprintf(stderr, "anycgi: cannot listen on %s: %s\n", l->addr,
+			        rc == -EADDRINUSE ? "in use by a live server"
+			                          : strerror(-rc));
+			return -1;
+		}
+		l->created_unix = !tcp;
+	}
+	return 0;
+}
+
+static void close_listeners(struct master *m)
+{
+	struct pool_config *cfg = m->cfg;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct pool_listener *l = &cfg->listeners[i];
+		if (l->fd < 0)
+			continue;
+		close(l->fd);
+		l->fd = -1;
+		if (l->created_unix)
+			(void)unlink(l->addr + 5);
+	}
+}
+
+/* The worker gets the first listener on fd 0 (FCGI_LISTENSOCK_FILENO), no
+ * stdout, the master's stderr, default signal dispositions, an empty mask
+ * and only the pool's environment. */
+static int spawn(struct master *m, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_adddup2(&fa, m->cfg->listeners[0].fd, 0);
+	posix_spawn_file_actions_adddup2(&fa, m->devnull, 1);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+	int rc = posix_spawnp(pid, m->cfg->argv[0], &fa, &attr, m->cfg->argv,
+	                      (char *const *)m->cfg->env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+static int start_worker(struct master *m, struct worker *w)
+{
+	int rc = spawn(m, &w->pid);
+	if (rc != 0) {
+		w->pid = 0;
+		mlog(m, "error", "cannot start %s: %s", m->cfg->argv[0],
+		     strerror(rc));
+		return -rc;
+	}
+	w->started_ms = now_ms();
+	w->respawn_at_ms = 0;
+	return 0;
+}
+
+static struct worker *find_worker(struct master *m, pid_t pid)
+{
+	for (unsigned i = 0; i < m->cfg->workers; i++)
+		if (m->workers[i].pid == pid)
+			return &m->workers[i];
+	return NULL;
+}
+
+static void describe_status(int status, char *out, size_t cap)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A worker that died is replaced at once, unless it died at start: then
+ * after a delay that doubles each time, so a broken program does not spin. */
+static void on_worker_exit(struct master *m, struct worker *w, int status)
+{
+	long long now = now_ms();
+	bool at_start = now - w->started_ms < START_GRACE_MS;
+	char why[96];
+	describe_status(status, why, sizeof(why));
+	w->pid = 0;
+	if (m->stopping) {
+		mlog(m, "info", "worker %s", why);
+		return;
+	}
+	if (!at_start) {
+		m->ever_up = true;
+		m->deaths_at_start = 0;
+		m->backoff_ms = BACKOFF_FIRST_MS;
+		mlog(m, "warning", "worker %s; starting another", why);
+		w->respawn_at_ms = 0;
+		return;
+	}
+	m->deaths_at_start++;
+	w->respawn_at_ms = now + m->backoff_ms;
+	mlog(m, "warning", "worker %s %lld ms after its start; next try in "
+	     "%u ms", why, now - w->started_ms, m->backoff_ms);
+	m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+	                                                   : m->backoff_ms * 2;
+}
+
+static void reap(struct master *m)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct worker *w = find_worker(m, pid);
+		if (w)
+			on_worker_exit(m, w, status);
+	}
+}
+
+static unsigned n_running(const struct master *m)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < m->cfg->workers; i++)
+		n += m->workers[i].pid > 0;
+	return n;
+}
+
+static void signal_workers(struct master *m, int sig)
+{
+	for (unsigned i = 0; i < m->cfg->workers; i++)
+		if (m->workers[i].pid > 0)
+			(void)kill(m->workers[i].pid, sig);
+}
+
+static void begin_stop(struct master *m, bool fast)
+{
+	if (m->stopping && (!fast || strcmp(m->stopping, "fast") == 0))
+		return;
+	m->stopping = fast ? "fast" : "graceful";
+	long long wait = fast ? FAST_STOP_MS
+	                      : (long long)(m->cfg->drain_timeout * 1000);
+	m->stop_deadline_ms = now_ms() + wait;
+	mlog(m, "info", "%s stop of %u workers", m->stopping, n_running(m));
+	signal_workers(m, fast ? SIGTERM : m->cfg->stop_signal);
+}
+
+static void on_signal(struct master *m)
+{
+	struct signalfd_siginfo si;
+	while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(m);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			begin_stop(m, true);
+			break;
+		case SIGQUIT:
+			begin_stop(m, false);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Starts the workers that are due; returns the ms until the next one is,
+ * or -1. */
+static int respawn_due(struct master *m)
+{
+	long long now = now_ms(), next = -1;
+	for (unsigned i = 0; i < m->cfg->workers; i++) {
+		struct worker *w = &m->workers[i];
+		if (w->pid > 0)
+			continue;
+		if (w->respawn_at_ms <= now) {
+			(void)start_worker(m, w);
+			continue;
+		}
+		if (next < 0 || w->respawn_at_ms - now < next)
+			next = w->respawn_at_ms - now;
+	}
+	return (int)next;
+}
+
+static int loop(struct master *m)
+{
+	for (;;) {
+		int timeout = -1;
+		if (!m->stopping) {
+			if (!m->ever_up && m->deaths_at_start >= FAIL_FAST_DEATHS) {
+				mlog(m, "error", "%s keeps dying at start: giving up",
+				     m->cfg->argv[0]);
+				begin_stop(m, true);
+				return 1;
+			}
+			timeout = respawn_due(m);
+		} else {
+			if (n_running(m) == 0)
+				return 0;
+			long long left = m->stop_deadline_ms - now_ms();
+			if (left <= 0) {
+				mlog(m, "warning", "%u workers still running: "
+				     "SIGKILL", n_running(m));
+				signal_workers(m, SIGKILL);
+				m->stop_deadline_ms = now_ms() + 1000;
+				left = 1000;
+			}
+			timeout = (int)left;
+		}
+		struct pollfd p = {.fd = m->sigfd, .events = POLLIN};
+		if (poll(&p, 1, timeout) > 0)
+			on_signal(m);
+	}
+}
+
+static void wait_all(struct master *m)
+{
+	/* After giving up: the last workers get the fast stop's grace. */
+	while (n_running(m) > 0 && now_ms() < m->stop_deadline_ms) {
+		struct pollfd p = {.fd = m->sigfd, .events = POLLIN};
+		if (poll(&p, 1, 100) > 0)
+			on_signal(m);
+	}
+	signal_workers(m, SIGKILL);
+	reap(m);
+}
+
+int master_run(struct pool_config *cfg)
+{
+	struct master m = {.cfg = cfg, .sigfd = -1, .devnull = -1,
+	                   .backoff_ms = BACKOFF_FIRST_MS};
+	int rc = 1;
+	sigset_t set;
+	sigemptyset(&set);
+	const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	m.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	m.workers = calloc(cfg->workers, sizeof(*m.workers));
+	if (m.sigfd < 0 || m.devnull < 0 || !m.workers) {
+		perror("anycgi");
+		goto out;
+	}
+	if (open_listeners(&m) < 0)
+		goto out;
+	/* A program that cannot be started at all fails the command now. */
+	if (start_worker(&m, &m.workers[0]) < 0)
+		goto out;
+	mlog(&m, "info", "serving %s with %u workers on %s", cfg->argv[0],
+	     cfg->workers, cfg->listeners[0].addr);
+	rc = loop(&m);
+	if (rc != 0)
+		wait_all(&m);
+out:
+	close_listeners(&m);
+	if (m.sigfd >= 0)
+		close(m.sigfd);
+	if (m.devnull >= 0)
+		close(m.devnull);
+	free(m.workers);
+	return rc;
+}

@@ -1,0 +1,156 @@
+"""anycgi run and anycgi echo, the process manager's first step: a static
+pool of workers sharing the listening socket, crashed workers replaced, a
+program that cannot start fails the command, fast and graceful stops."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import acgi_support as sup
+from conftest import App
+
+
+@pytest.fixture
+def anycgi_bin(build_dir):
+    path = os.path.join(build_dir, "src", "cli", "anycgi")
+    assert os.access(path, os.X_OK), path
+    return path
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(d))
+    return out
+
+
+def start_pool(servers, argv, path):
+    proc = servers.start("anycgi", argv, sup.clean_env())
+    sup.wait_until(lambda: os.path.exists(path), 10,
+                   "the master to create %s" % path, proc=proc)
+    return App(proc, "unix", path=path)
+
+
+def run_pool(servers, anycgi_bin, program, workers=2):
+    path = os.path.join(servers.workdir, "run%d.sock" % (servers.n + 1))
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", str(workers), "--", program],
+                     path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == workers, 10,
+                   "%d workers" % workers, proc=app.proc)
+    return app
+
+
+def echo_pool(servers, anycgi_bin, workers=2):
+    path = os.path.join(servers.workdir, "echo%d.sock" % (servers.n + 1))
+    app = start_pool(servers, [anycgi_bin, "echo", "--fastcgi", "unix:" + path,
+                               "--workers", str(workers)], path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == workers, 10,
+                   "%d workers" % workers, proc=app.proc)
+    return app
+
+
+def test_run_serves_through_nginx(servers, anycgi_bin, hello_bin):
+    app = run_pool(servers, anycgi_bin, hello_bin, workers=2)
+    web = servers.nginx(app)
+    for loc in ("/fcgi/a", "/keep/b", "/scgi/c"):
+        for _ in range(5):
+            r = web.request("GET", loc)
+            assert r.status == 200, r
+            assert r.body == b"Hello, world!\n"
+    assert len(children(app.proc.pid)) == 2
+
+
+def test_echo_pool_and_crash_isolation(servers, anycgi_bin):
+    app = echo_pool(servers, anycgi_bin, workers=2)
+    web = servers.nginx(app)
+    j = web.get_json("/fcgi/x?a=1", body=b"hello")
+    assert j["body_bytes"] == 5
+    before = set(children(app.proc.pid))
+    offset = app.proc.log_size()
+    r = web.request("GET", "/fcgi/boom?crash=1")
+    assert r.status == 502, r
+    # The crashed worker is logged with its signal and replaced; the
+    # other requests never notice.
+    sup.wait_until(lambda: "signal 6" in app.proc.log_since(offset), 5,
+                   "the crash in the master's log", proc=app.proc)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 2, 5,
+                   "a replacement worker", proc=app.proc)
+    assert set(children(app.proc.pid)) != before
+    for i in range(20):
+        j = web.get_json("/fcgi/after?i=%d" % i)
+        assert j["params"]["QUERY_STRING"] == "i=%d" % i
+
+
+def test_program_that_cannot_start_fails_fast(anycgi_bin, workdir):
+    t0 = time.monotonic()
+    r = subprocess.run([anycgi_bin, "run", "--fastcgi",
+                        "unix:" + workdir + "/no.sock", "--",
+                        workdir + "/no-such-program"],
+                       capture_output=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1
+    assert b"No such file or directory" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 2
+    assert not os.path.exists(workdir + "/no.sock")
+
+
+def test_program_dying_at_start_fails(anycgi_bin, workdir):
+    r = subprocess.run([anycgi_bin, "run", "--fastcgi",
+                        "unix:" + workdir + "/f.sock", "--", "/bin/false"],
+                       capture_output=True, timeout=20,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1
+    assert b"exited with status 1" in r.stderr, r.stderr
+    assert b"keeps dying at start" in r.stderr, r.stderr
+
+
+def test_live_socket_refused(servers, anycgi_bin, hello_bin):
+    app = run_pool(servers, anycgi_bin, hello_bin, workers=1)
+    r = subprocess.run([anycgi_bin, "run", "--fastcgi", "unix:" + app.path,
+                        "--", hello_bin], capture_output=True, timeout=10,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1
+    assert b"in use by a live server" in r.stderr, r.stderr
+    assert app.alive()
+
+
+def test_sigterm_stops_everything_within_a_second(servers, anycgi_bin,
+                                                  hello_bin):
+    app = run_pool(servers, anycgi_bin, hello_bin, workers=3)
+    kids = children(app.proc.pid)
+    app.proc.expect_exit = True
+    t0 = time.monotonic()
+    os.kill(app.proc.pid, signal.SIGTERM)
+    sup.wait_until(lambda: not app.alive(), 2, "the master to exit")
+    assert time.monotonic() - t0 < 1.0
+    assert app.proc.exit_status() == 0
+    assert not [k for k in kids if os.path.exists("/proc/%d" % k)]
+    assert not os.path.exists(app.path)
+
+
+def test_sigquit_finishes_requests_in_flight(servers, anycgi_bin):
+    app = echo_pool(servers, anycgi_bin, workers=1)
+    s = app.connect()
+    import fcgi_wire as fw
+    s.sendall(fw.request_bytes(1, fw.cgi_params("GET", "/slow?sleep_ms=800"),
+                               flags=0))
+    time.sleep(0.2)
+    app.proc.expect_exit = True
+    os.kill(app.proc.pid, signal.SIGQUIT)
+    resp = fw.read_response(fw.Reader(s), 1, timeout=10)
+    s.close()
+    assert resp.cgi().status == 200
+    sup.wait_until(lambda: not app.alive(), 5, "the master to exit")
+    assert app.proc.exit_status() == 0
