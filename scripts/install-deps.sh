@@ -6,7 +6,7 @@
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config clang libcmocka-dev
-nginx spawn-fcgi libfcgi-bin libfcgi-dev python3-pytest curl wrk"
+nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi python3-pytest curl wrk"
 
 missing=""
 for p in $PACKAGES; do

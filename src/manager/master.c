@@ -86,6 +86,12 @@ static int open_listeners(struct master *m)
 			return -1;
 		}
 		l->created_unix = !tcp;
+		/* Foreign workers (libfcgi, php-cgi) accept in blocking mode and
+		 * give up on EAGAIN; libanycgi workers make it non-blocking
+		 * themselves. The master never accepts. */
+		int fl = fcntl(l->fd, F_GETFL);
+		if (fl >= 0)
+			(void)fcntl(l->fd, F_SETFL, fl & ~O_NONBLOCK);
 	}
 	return 0;
 }

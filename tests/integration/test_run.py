@@ -2,6 +2,7 @@
 pool of workers sharing the listening socket, crashed workers replaced, a
 program that cannot start fails the command, fast and graceful stops."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -154,3 +155,41 @@ def test_sigquit_finishes_requests_in_flight(servers, anycgi_bin):
     assert resp.cgi().status == 200
     sup.wait_until(lambda: not app.alive(), 5, "the master to exit")
     assert app.proc.exit_status() == 0
+
+
+def test_php_cgi_under_run(servers, anycgi_bin):
+    php = shutil.which("php-cgi")
+    assert php, "php-cgi is missing: scripts/install-deps.sh installs it"
+    app = run_pool(servers, anycgi_bin, php, workers=2)
+    web = servers.nginx(app)
+    os.makedirs(os.path.join(web.dir, "www"), exist_ok=True)
+    with open(os.path.join(web.dir, "www", "t.php"), "w") as f:
+        f.write("<?php header('Content-Type: text/plain');\n"
+                "echo php_sapi_name(), ' ', $_GET['x'] ?? '-', ' ',"
+                " $_SERVER['PATH_INFO'] ?? '-', ' ',"
+                " strlen(file_get_contents('php://input'));\n")
+    for i in range(6):
+        r = web.request("POST", "/t.php/extra?x=%d" % i, body=b"abc" * i)
+        assert r.status == 200, r
+        assert r.body == ("cgi-fcgi %d /extra %d" % (i, 3 * i)).encode(), r
+    assert len(children(app.proc.pid)) == 2
+
+
+def test_libfcgi_program_under_run(servers, anycgi_bin, workdir):
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "peers", "hello-libfcgi.c")
+    exe = os.path.join(workdir, "hello-libfcgi")
+    subprocess.run(["cc", "-O2", src, "-o", exe, "-lfcgi"], check=True,
+                   timeout=60)
+    path = os.path.join(servers.workdir, "lf.sock")
+    # libfcgi programs finish their request on SIGUSR1 (PEERS.md).
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", "2", "--stop-signal", "USR1",
+                               "--", exe], path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 2, 10,
+                   "2 workers", proc=app.proc)
+    web = servers.nginx(app)
+    for loc in ("/fcgi/a", "/fcgi/b", "/fcgi/c"):
+        r = web.request("GET", loc)
+        assert r.status == 200, r
+        assert r.body == b"Hello, world!\n"
