@@ -7,7 +7,7 @@
 #
 # Settings (environment):
 #   BUILD=DIR            anycgi's meson build (default: <repo>/build)
-#   DURATION=5 ROUNDS=3  seconds per wrk run, rounds per configuration
+#   DURATION=5 ROUNDS=5  seconds per wrk run, rounds per configuration
 #   WARMUP=1             seconds of unrecorded warm-up per configuration
 #   CONNS=32             wrk connections for the hello runs
 #   STRACE_REQUESTS=10000  requests counted under strace -c
@@ -26,7 +26,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 BUILD=${BUILD:-$root/build}
 DURATION=${DURATION:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-32}
 STRACE_REQUESTS=${STRACE_REQUESTS:-10000}
