@@ -1,5 +1,7 @@
 /* The anycgi command: parses the command line and calls in. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +20,9 @@ static void usage(FILE *f)
 	      "LISTEN: --fastcgi ADDR | --scgi ADDR   "
 	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
-	      "--stop-signal SIG  --drain-timeout S\n", f);
+	      "--stop-signal SIG  --drain-timeout S\n"
+	      "              --socket-mode MODE  --socket-owner USER  "
+	      "--socket-group GROUP\n", f);
 }
 
 static int parse_signal(const char *name)
@@ -104,6 +108,36 @@ static int parse_option(struct pool_config *cfg, const char *opt,
 		}
 		return 2;
 	}
+	if (strcmp(opt, "--socket-mode") == 0) {
+		long mode = strtol(val, &end, 8);
+		if (*end || mode < 0 || mode > 07777) {
+			fprintf(stderr, "anycgi: --socket-mode %s: octal, "
+			        "e.g. 0660\n", val);
+			return -1;
+		}
+		cfg->socket_mode = (int)mode;
+		return 2;
+	}
+	if (strcmp(opt, "--socket-owner") == 0) {
+		struct passwd *pw = getpwnam(val);
+		if (!pw) {
+			fprintf(stderr, "anycgi: --socket-owner %s: no such user\n",
+			        val);
+			return -1;
+		}
+		cfg->socket_uid = pw->pw_uid;
+		return 2;
+	}
+	if (strcmp(opt, "--socket-group") == 0) {
+		struct group *gr = getgrnam(val);
+		if (!gr) {
+			fprintf(stderr, "anycgi: --socket-group %s: no such group\n",
+			        val);
+			return -1;
+		}
+		cfg->socket_gid = gr->gr_gid;
+		return 2;
+	}
 	fprintf(stderr, "anycgi: unknown option %s\n", opt);
 	usage(stderr);
 	return -1;
@@ -141,6 +175,9 @@ static void config_defaults(struct pool_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->workers = 1;
 	cfg->stop_signal = SIGQUIT;
+	cfg->socket_mode = -1;
+	cfg->socket_uid = (uid_t)-1;
+	cfg->socket_gid = (gid_t)-1;
 	cfg->drain_timeout = 30;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +73,22 @@ static void mlog(const struct master *m, const char *level, const char *fmt,
 	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
+/* --socket-mode, --socket-owner, --socket-group: who may connect (nginx
+ * runs as www-data, the master often as root). */
+static int set_socket_access(const struct pool_config *cfg, const char *path)
+{
+	if (cfg->socket_mode >= 0 && chmod(path, (mode_t)cfg->socket_mode) < 0) {
+		fprintf(stderr, "anycgi: chmod %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if ((cfg->socket_uid != (uid_t)-1 || cfg->socket_gid != (gid_t)-1) &&
+	    chown(path, cfg->socket_uid, cfg->socket_gid) < 0) {
+		fprintf(stderr, "anycgi: chown %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int open_listeners(struct master *m)
 {
 	struct pool_config *cfg = m->cfg;
@@ -86,6 +103,8 @@ static int open_listeners(struct master *m)
 			return -1;
 		}
 		l->created_unix = !tcp;
+		if (!tcp && set_socket_access(cfg, l->addr + 5) < 0)
+			return -1;
 		/* Foreign workers (libfcgi, php-cgi) accept in blocking mode and
 		 * give up on EAGAIN; libanycgi workers make it non-blocking
 		 * themselves. The master never accepts. */

@@ -25,6 +25,9 @@ struct pool_config {
 	const char *env[POOL_MAX_ENV + 2];/* NAME=VALUE, NULL-terminated */
 	size_t n_env;
 	int stop_signal;                  /* graceful stop for a worker */
+	int socket_mode;                  /* Unix listeners' mode, -1: umask */
+	uid_t socket_uid;                 /* their owner, (uid_t)-1: keep */
+	gid_t socket_gid;                 /* their group, (gid_t)-1: keep */
 	double drain_timeout;             /* seconds a graceful stop waits */
 };
 

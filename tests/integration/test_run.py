@@ -193,3 +193,31 @@ def test_libfcgi_program_under_run(servers, anycgi_bin, workdir):
         r = web.request("GET", loc)
         assert r.status == 200, r
         assert r.body == b"Hello, world!\n"
+
+
+def test_socket_mode_owner_group(servers, anycgi_bin, hello_bin):
+    path = os.path.join(servers.workdir, "perm.sock")
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--socket-mode", "0640", "--socket-owner",
+                               "nobody", "--socket-group", "nogroup", "--",
+                               hello_bin], path)
+    import grp
+    import pwd
+    import stat
+    st = os.stat(path)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert st.st_uid == pwd.getpwnam("nobody").pw_uid
+    assert st.st_gid == grp.getgrnam("nogroup").gr_gid
+    assert app.alive()
+
+
+def test_bad_options_are_refused(anycgi_bin, workdir):
+    for args in (["--workers", "0"], ["--socket-mode", "rw"],
+                 ["--socket-owner", "no-such-user-x"], ["--bogus", "1"],
+                 ["--stop-signal", "NOPE"]):
+        r = subprocess.run([anycgi_bin, "run", "--fastcgi",
+                            "unix:" + workdir + "/x.sock"] + args +
+                           ["--", "/bin/true"], capture_output=True,
+                           timeout=10, stdin=subprocess.DEVNULL)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith(b"anycgi: "), (args, r.stderr)
