@@ -21,6 +21,7 @@ static void usage(FILE *f)
 	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
 	      "--stop-signal SIG  --drain-timeout S\n"
+	      "              --max-requests N  --max-lifetime S\n"
 	      "              --socket-mode MODE  --socket-owner USER  "
 	      "--socket-group GROUP\n", f);
 }
@@ -104,6 +105,23 @@ static int parse_option(struct pool_config *cfg, const char *opt,
 		cfg->drain_timeout = strtod(val, &end);
 		if (*end || cfg->drain_timeout < 0) {
 			fprintf(stderr, "anycgi: --drain-timeout %s\n", val);
+			return -1;
+		}
+		return 2;
+	}
+	if (strcmp(opt, "--max-requests") == 0) {
+		unsigned long n = strtoul(val, &end, 10);
+		if (*end || n > 1000000000) {
+			fprintf(stderr, "anycgi: --max-requests %s\n", val);
+			return -1;
+		}
+		cfg->max_requests = (unsigned)n;
+		return 2;
+	}
+	if (strcmp(opt, "--max-lifetime") == 0) {
+		cfg->max_lifetime = strtod(val, &end);
+		if (*end || cfg->max_lifetime < 0) {
+			fprintf(stderr, "anycgi: --max-lifetime %s: seconds\n", val);
 			return -1;
 		}
 		return 2;

@@ -47,6 +47,12 @@ void req_free(acgi_request *r)
 			c->sreq = NULL;
 		conn_unref(c);
 	}
+	if (r->dispatched && r->proto != ACGI_PROTO_CGI &&
+	    ++r->srv->n_served == r->srv->max_requests) {
+		lib_log(r->srv, ACGI_LOG_INFO, "served %llu requests: stopping",
+		        (unsigned long long)r->srv->n_served);
+		acgi_server_stop(r->srv);
+	}
 	if (r->proto != ACGI_PROTO_CGI && r->srv->n_live > 0 &&
 	    --r->srv->n_live == 0 && r->srv->stopping && r->srv->threaded)
 		acgi_server_stop(r->srv); /* wake the loop to see it drained */

@@ -81,6 +81,11 @@ static void detect_start(acgi_server *s)
 	} else if (getenv("GATEWAY_INTERFACE")) {
 		s->mode = ACGI_MODE_CGI;
 	}
+	/* The process manager recycles a worker after this many requests
+	 * (it adds the jitter): the worker stops gracefully on its own. */
+	const char *max = getenv("ANYCGI_MAX_REQUESTS");
+	if (max && *max)
+		s->max_requests = strtoull(max, NULL, 10);
 	const char *addrs = getenv("FCGI_WEB_SERVER_ADDRS");
 	if (addrs && *addrs && web_addrs_parse(s, addrs) < 0)
 		lib_log(s, ACGI_LOG_WARNING, "FCGI_WEB_SERVER_ADDRS=%s: bad "

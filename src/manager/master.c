@@ -24,12 +24,16 @@ enum {
 	BACKOFF_MAX_MS = 10000,
 	FAIL_FAST_DEATHS = 5,      /* deaths at start, with none ever up */
 	FAST_STOP_MS = 900,        /* SIGTERM to SIGKILL on a fast stop */
+	QUICK_EXIT_MS = 100,       /* a clean exit sooner is suspicious */
+	QUICK_EXITS_MAX = 20,      /* in a row, before backing off */
 };
 
 struct worker {
 	pid_t pid;                 /* 0: not running */
 	long long started_ms;      /* when it was spawned */
 	long long respawn_at_ms;   /* when to start it again, 0: now */
+	long long retire_at_ms;    /* --max-lifetime deadline, 0: none */
+	bool retiring;             /* asked to stop for recycling */
 };
 
 struct master {
@@ -39,6 +43,7 @@ struct master {
 	int devnull;
 	unsigned backoff_ms;       /* next delay after a death at start */
 	unsigned deaths_at_start;  /* in a row */
+	unsigned quick_exits;      /* clean exits right after start, in a row */
 	bool ever_up;              /* a worker outlived START_GRACE_MS */
 	const char *stopping;      /* NULL, "fast" or "graceful" */
 	long long stop_deadline_ms;
@@ -132,8 +137,37 @@ static void close_listeners(struct master *m)
 /* The worker gets the first listener on fd 0 (FCGI_LISTENSOCK_FILENO), no
  * stdout, the master's stderr, default signal dispositions, an empty mask
  * and only the pool's environment. */
+/* Up to 10% less than limit, so that workers started together are not
+ * recycled together. */
+static long long jitter(long long limit)
+{
+	return limit - (limit > 10 ? random() % (limit / 10 + 1) : 0);
+}
+
+/* The pool's environment plus the worker's own request budget, for
+ * libanycgi (ANYCGI_MAX_REQUESTS) and php-cgi (PHP_FCGI_MAX_REQUESTS).
+ * Other programs cannot be told; only --max-lifetime recycles them. */
+static void worker_env(const struct master *m, const char **env,
+                       char bufs[2][48])
+{
+	size_t n = 0;
+	for (; n < m->cfg->n_env; n++)
+		env[n] = m->cfg->env[n];
+	if (m->cfg->max_requests) {
+		long long budget = jitter(m->cfg->max_requests);
+		snprintf(bufs[0], 48, "ANYCGI_MAX_REQUESTS=%lld", budget);
+		snprintf(bufs[1], 48, "PHP_FCGI_MAX_REQUESTS=%lld", budget);
+		env[n++] = bufs[0];
+		env[n++] = bufs[1];
+	}
+	env[n] = NULL;
+}
+
 static int spawn(struct master *m, pid_t *pid)
 {
+	const char *env[POOL_MAX_ENV + 4];
+	char bufs[2][48];
+	worker_env(m, env, bufs);
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_init(&fa);
@@ -148,7 +182,7 @@ static int spawn(struct master *m, pid_t *pid)
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
 	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
 	int rc = posix_spawnp(pid, m->cfg->argv[0], &fa, &attr, m->cfg->argv,
-	                      (char *const *)m->cfg->env);
+	                      (char *const *)env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	return rc;
@@ -165,6 +199,11 @@ static int start_worker(struct master *m, struct worker *w)
 	}
 	w->started_ms = now_ms();
 	w->respawn_at_ms = 0;
+	w->retiring = false;
+	w->retire_at_ms = m->cfg->max_lifetime > 0
+	                  ? w->started_ms +
+	                    jitter((long long)(m->cfg->max_lifetime * 1000))
+	                  : 0;
 	return 0;
 }
 
@@ -185,6 +224,21 @@ static void describe_status(int status, char *out, size_t cap)
 		snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
 }
 
+/* Exit status 0 is deliberate (a worker recycling itself after its
+ * requests), so such a worker is replaced at once even if it was young,
+ * unless it keeps doing so right after its start: /bin/true must not make
+ * the master spin. */
+static bool replace_at_once(struct master *m, const struct worker *w,
+                            bool clean, long long age_ms)
+{
+	if (w->retiring || age_ms >= START_GRACE_MS ||
+	    (clean && age_ms >= QUICK_EXIT_MS)) {
+		m->quick_exits = 0;
+		return true;
+	}
+	return clean && ++m->quick_exits <= QUICK_EXITS_MAX;
+}
+
 /* A worker that died is replaced at once, unless it died at start: then
  * after a delay that doubles each time, so a broken program does not spin. */
 static void on_worker_exit(struct master *m, struct worker *w, int status)
@@ -198,11 +252,15 @@ static void on_worker_exit(struct master *m, struct worker *w, int status)
 		mlog(m, "info", "worker %s", why);
 		return;
 	}
-	if (!at_start) {
-		m->ever_up = true;
-		m->deaths_at_start = 0;
-		m->backoff_ms = BACKOFF_FIRST_MS;
-		mlog(m, "warning", "worker %s; starting another", why);
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (replace_at_once(m, w, clean, now - w->started_ms)) {
+		if (!at_start || w->retiring) {
+			m->ever_up = true;
+			m->deaths_at_start = 0;
+			m->backoff_ms = BACKOFF_FIRST_MS;
+		}
+		mlog(m, clean || w->retiring ? "info" : "warning",
+		     "worker %s; starting another", why);
 		w->respawn_at_ms = 0;
 		return;
 	}
@@ -273,15 +331,35 @@ static void on_signal(struct master *m)
 	}
 }
 
-/* Starts the workers that are due; returns the ms until the next one is,
- * or -1. */
+/* --max-lifetime: the worker is asked to finish what it has and exit;
+ * it is replaced when it does. Returns ms until it is due, or -1. */
+static long long retire_due(struct master *m, struct worker *w,
+                            long long now)
+{
+	if (!w->retire_at_ms || w->retiring)
+		return -1;
+	if (w->retire_at_ms > now)
+		return w->retire_at_ms - now;
+	mlog(m, "info", "worker %d reached its lifetime: recycling",
+	     (int)w->pid);
+	w->retiring = true;
+	(void)kill(w->pid, m->cfg->stop_signal);
+	return -1;
+}
+
+/* Starts the workers that are due and retires the old ones; returns the
+ * ms until the next such event, or -1. */
 static int respawn_due(struct master *m)
 {
 	long long now = now_ms(), next = -1;
 	for (unsigned i = 0; i < m->cfg->workers; i++) {
 		struct worker *w = &m->workers[i];
-		if (w->pid > 0)
+		if (w->pid > 0) {
+			long long t = retire_due(m, w, now);
+			if (t >= 0 && (next < 0 || t < next))
+				next = t;
 			continue;
+		}
 		if (w->respawn_at_ms <= now) {
 			(void)start_worker(m, w);
 			continue;
@@ -347,6 +425,7 @@ int master_run(struct pool_config *cfg)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	srandom((unsigned)getpid() ^ (unsigned)now_ms());
 	m.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	m.workers = calloc(cfg->workers, sizeof(*m.workers));
 	if (m.sigfd < 0 || m.devnull < 0 || !m.workers) {

@@ -29,6 +29,8 @@ struct pool_config {
 	uid_t socket_uid;                 /* their owner, (uid_t)-1: keep */
 	gid_t socket_gid;                 /* their group, (gid_t)-1: keep */
 	double drain_timeout;             /* seconds a graceful stop waits */
+	unsigned max_requests;            /* recycle after this many, 0: never */
+	double max_lifetime;              /* recycle after seconds, 0: never */
 };
 
 /* Runs the pool until a stop: opens the listeners, starts the workers,

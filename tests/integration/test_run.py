@@ -221,3 +221,40 @@ def test_bad_options_are_refused(anycgi_bin, workdir):
                            timeout=10, stdin=subprocess.DEVNULL)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.startswith(b"anycgi: "), (args, r.stderr)
+
+
+def test_max_requests_recycles_without_losing_requests(servers, anycgi_bin):
+    path = os.path.join(servers.workdir, "mr.sock")
+    app = start_pool(servers, [anycgi_bin, "echo", "--fastcgi", "unix:" + path,
+                               "--workers", "1", "--max-requests", "5"],
+                     path)
+    web = servers.nginx(app)
+    pids = set()
+    for i in range(23):
+        j = web.get_json("/fcgi/r?i=%d" % i)
+        assert j["params"]["QUERY_STRING"] == "i=%d" % i
+        pids.update(children(app.proc.pid))
+    # 23 requests with 5 per worker: at least 4 generations, each one
+    # ending cleanly (status 0) and replaced at once.
+    assert len(pids) >= 4, pids
+    log = app.proc.log_text()
+    assert "exited with status 0; starting another" in log, log
+    assert "keeps dying" not in log
+
+
+def test_max_lifetime_recycles(servers, anycgi_bin, hello_bin):
+    path = os.path.join(servers.workdir, "ml.sock")
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", "2", "--max-lifetime", "1", "--",
+                               hello_bin], path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 2, 10, "2 workers",
+                   proc=app.proc)
+    first = set(children(app.proc.pid))
+    web = servers.nginx(app)
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        r = web.request("GET", "/fcgi/x")
+        assert r.status == 200, r
+        time.sleep(0.05)
+    assert not first & set(children(app.proc.pid))
+    assert "reached its lifetime" in app.proc.log_text()
