@@ -144,12 +144,22 @@ static void on_linger_readable(struct conn *c)
 		conn_close(c, NULL);
 }
 
+static void on_readable(struct conn *c);
+static bool reading(const struct conn *c);
+
+/* On a stop: a connection with no request closes, but first it is read
+ * once more. A web server that just connected (or reused a kept
+ * connection) has usually sent its request already, and closing under it
+ * would turn it into a 502; read, it is served, then closed. */
 void conn_close_idle(acgi_server *s)
 {
 	struct conn *c = s->conns;
 	while (c) {
 		struct conn *next = c->next;
-		if (conn_idle(c) && c->out.len == 0)
+		if (conn_idle(c) && c->out.len == 0 && !c->lingering &&
+		    reading(c))
+			on_readable(c);
+		if (!c->closed && conn_idle(c) && c->out.len == 0)
 			conn_close(c, NULL);
 		c = next;
 	}
