@@ -150,19 +150,28 @@ static bool reading(const struct conn *c);
 /* On a stop: a connection with no request closes, but first it is read
  * once more. A web server that just connected (or reused a kept
  * connection) has usually sent its request already, and closing under it
- * would turn it into a 502; read, it is served, then closed. */
-void conn_close_idle(acgi_server *s)
+ * would turn it into a 502; read, it is served, then closed. One that has
+ * sent nothing yet is left open unless fresh_too. Returns how many such
+ * connections are left. */
+int conn_close_idle(acgi_server *s, bool fresh_too)
 {
+	int n_fresh = 0;
 	struct conn *c = s->conns;
 	while (c) {
 		struct conn *next = c->next;
 		if (conn_idle(c) && c->out.len == 0 && !c->lingering &&
 		    reading(c))
 			on_readable(c);
-		if (!c->closed && conn_idle(c) && c->out.len == 0)
+		/* A connection that has not sent its first byte yet was
+		 * accepted for a request on its way: it gets a moment. */
+		bool fresh = !c->closed && c->proto == ACGI_PROTO_AUTO;
+		if (fresh && !fresh_too)
+			n_fresh++;
+		else if (!c->closed && conn_idle(c) && c->out.len == 0)
 			conn_close(c, NULL);
 		c = next;
 	}
+	return n_fresh;
 }
 
 /* Reading stops while a request's body buffer is full or the peer does

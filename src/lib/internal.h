@@ -70,6 +70,7 @@ struct acgi_server {
 	                             thread runs the loop */
 	bool started;             /* the loop is set up */
 	bool stopping;            /* no new connections or requests */
+	long long stop_ms;        /* when stopping began (CLOCK_MONOTONIC) */
 	volatile sig_atomic_t stop_asked; /* set by acgi_server_stop */
 	struct web_addr web_addrs[MAX_WEB_ADDRS]; /* FCGI_WEB_SERVER_ADDRS */
 	size_t n_web_addrs;       /* 0: accept every TCP peer */
@@ -170,6 +171,7 @@ bool web_addr_allowed(const acgi_server *s, const struct sockaddr *sa);
 /* loop.c */
 int loop_start(acgi_server *s);
 int loop_step(acgi_server *s, int timeout_ms);
+long long loop_now_ms(void);
 void loop_set_events(struct conn *c, uint32_t events);
 void loop_listeners_arm(acgi_server *s, bool on);
 void loop_wait(acgi_server *s, pthread_cond_t *cond);
@@ -183,7 +185,7 @@ void conn_unref(struct conn *c);
 void conn_resume_input(struct conn *c);
 void conn_free_zombies(acgi_server *s);
 void conn_request_done(struct conn *c, acgi_request *r);
-void conn_close_idle(acgi_server *s);
+int conn_close_idle(acgi_server *s, bool fresh_too);
 
 /* request.c */
 acgi_request *req_new(acgi_server *s, struct conn *c, acgi_protocol proto);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -71,10 +72,18 @@ static void on_stop(acgi_server *s)
 	if (!s->stop_asked || s->stopping)
 		return;
 	s->stopping = true;
+	s->stop_ms = loop_now_ms();
 	loop_listeners_arm(s, false);
-	conn_close_idle(s);
+	(void)conn_close_idle(s, false);
 	lib_log(s, ACGI_LOG_INFO, "stopping: %zu requests in flight",
 	        s->n_live);
+}
+
+long long loop_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 void loop_wait(acgi_server *s, pthread_cond_t *cond)

@@ -267,10 +267,25 @@ static acgi_request *ready_pop(acgi_server *s)
 	return r;
 }
 
-/* True when a stopping server has nothing left to hand out. */
-static bool drained(const acgi_server *s)
+enum { FRESH_GRACE_MS = 1000 }; /* for connections yet to send a byte */
+
+/* True when a stopping server has nothing left to hand out. A connection
+ * accepted just before the stop, whose request is still on its way, gets
+ * FRESH_GRACE_MS to send it. */
+static bool drained(acgi_server *s)
 {
-	return s->stopping && !s->ready_head && s->n_live == 0;
+	if (!s->stopping || s->ready_head || s->n_live > 0)
+		return false;
+	bool late = loop_now_ms() - s->stop_ms >= FRESH_GRACE_MS;
+	/* Reading the idle connections may have brought a request in. */
+	return conn_close_idle(s, late) == 0 && s->n_live == 0 &&
+	       !s->ready_head;
+}
+
+/* While stopping, the loop wakes now and then to check the grace. */
+static int step_timeout(const acgi_server *s)
+{
+	return s->stopping ? 100 : -1;
 }
 
 static int accept_cgi(acgi_server *s, acgi_request **req)
@@ -297,7 +312,7 @@ int acgi_accept(acgi_server *s, acgi_request **req)
 				rc = -ESHUTDOWN;
 				break;
 			}
-			rc = loop_step(s, -1);
+			rc = loop_step(s, step_timeout(s));
 			if (rc < 0)
 				break;
 		}
@@ -372,7 +387,7 @@ static int serve_threads(acgi_server *s, acgi_handler handler, void *data,
 		if (pthread_create(&tids[n], NULL, worker_main, &p) != 0)
 			rc = -EAGAIN;
 	while (rc == 0 && !drained(s))
-		rc = loop_step(s, -1);
+		rc = loop_step(s, step_timeout(s));
 	p.done = true;
 	pthread_cond_broadcast(&s->ready_cond);
 	pthread_mutex_unlock(&s->lock);

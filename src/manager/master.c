@@ -231,7 +231,10 @@ static void describe_status(int status, char *out, size_t cap)
 static bool replace_at_once(struct master *m, const struct worker *w,
                             bool clean, long long age_ms)
 {
-	if (w->retiring || age_ms >= START_GRACE_MS ||
+	/* With --max-requests a busy worker may use its budget in a few
+	 * milliseconds: its clean exit is the plan, never a failure. */
+	bool recycled = clean && m->cfg->max_requests > 0;
+	if (w->retiring || recycled || age_ms >= START_GRACE_MS ||
 	    (clean && age_ms >= QUICK_EXIT_MS)) {
 		m->quick_exits = 0;
 		return true;
@@ -254,7 +257,7 @@ static void on_worker_exit(struct master *m, struct worker *w, int status)
 	}
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (replace_at_once(m, w, clean, now - w->started_ms)) {
-		if (!at_start || w->retiring) {
+		if (!at_start || w->retiring || (clean && m->cfg->max_requests)) {
 			m->ever_up = true;
 			m->deaths_at_start = 0;
 			m->backoff_ms = BACKOFF_FIRST_MS;

@@ -258,3 +258,29 @@ def test_max_lifetime_recycles(servers, anycgi_bin, hello_bin):
         time.sleep(0.05)
     assert not first & set(children(app.proc.pid))
     assert "reached its lifetime" in app.proc.log_text()
+
+
+def test_recycling_under_load_loses_no_request(servers, anycgi_bin,
+                                               hello_bin):
+    # Workers recycle every ~20 requests while 8 clients keep asking, over
+    # new and over kept connections: every request must be answered.
+    path = os.path.join(servers.workdir, "load.sock")
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", "2", "--max-requests", "20", "--",
+                               hello_bin], path)
+    web = servers.nginx(app)
+    import concurrent.futures
+    statuses = []
+
+    def client(k):
+        out = []
+        for i in range(40):
+            loc = "/fcgi/c%d" % i if k % 2 else "/keep/c%d" % i
+            out.append(web.request("GET", loc).status)
+        return out
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        for got in ex.map(client, range(8)):
+            statuses += got
+    assert statuses.count(200) == len(statuses) == 320, statuses
+    assert app.proc.log_text().count("starting another") >= 10
