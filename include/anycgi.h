@@ -118,8 +118,9 @@ typedef void (*acgi_log_fn)(acgi_log_level level, const char *line,
 
 /* Creates a server from the process's start-up conditions (see the top of
  * this header): it takes fd 0 when that is a listening socket, creates the
- * ANYCGI_LISTEN listener, reads FCGI_WEB_SERVER_ADDRS and ANYCGI_PROTOCOL,
- * or prepares the one CGI request. Returns NULL only when out of memory;
+ * ANYCGI_LISTEN listener, reads FCGI_WEB_SERVER_ADDRS, ANYCGI_PROTOCOL
+ * and ANYCGI_MAX_REQUESTS (stop gracefully after that many requests), or
+ * prepares the one CGI request. Returns NULL only when out of memory;
  * problems with the environment are logged and leave the server in
  * ACGI_MODE_NONE, where acgi_accept fails with -ENOTSOCK. */
 ACGI_API acgi_server *acgi_server_new(void);
