@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "master.h"
+#include "output.h"
 
 enum {
 	START_GRACE_MS = 1000,     /* a worker dying sooner died "at start" */
@@ -34,6 +35,7 @@ struct worker {
 	long long respawn_at_ms;   /* when to start it again, 0: now */
 	long long retire_at_ms;    /* --max-lifetime deadline, 0: none */
 	bool retiring;             /* asked to stop for recycling */
+	struct worker_output out;  /* its stderr */
 };
 
 struct master {
@@ -163,7 +165,7 @@ static void worker_env(const struct master *m, const char **env,
 	env[n] = NULL;
 }
 
-static int spawn(struct master *m, pid_t *pid)
+static int spawn(struct master *m, pid_t *pid, int err_fd)
 {
 	const char *env[POOL_MAX_ENV + 4];
 	char bufs[2][48];
@@ -174,6 +176,7 @@ static int spawn(struct master *m, pid_t *pid)
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_adddup2(&fa, m->cfg->listeners[0].fd, 0);
 	posix_spawn_file_actions_adddup2(&fa, m->devnull, 1);
+	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);
@@ -190,8 +193,16 @@ static int spawn(struct master *m, pid_t *pid)
 
 static int start_worker(struct master *m, struct worker *w)
 {
-	int rc = spawn(m, &w->pid);
+	int err_fd = output_open(&w->out);
+	if (err_fd < 0) {
+		mlog(m, "error", "pipe: %s", strerror(-err_fd));
+		return err_fd;
+	}
+	int rc = spawn(m, &w->pid, err_fd);
+	close(err_fd);
+	w->out.pid = w->pid;
 	if (rc != 0) {
+		output_close(&w->out, m->cfg->name);
 		w->pid = 0;
 		mlog(m, "error", "cannot start %s: %s", m->cfg->argv[0],
 		     strerror(rc));
@@ -250,6 +261,8 @@ static void on_worker_exit(struct master *m, struct worker *w, int status)
 	bool at_start = now - w->started_ms < START_GRACE_MS;
 	char why[96];
 	describe_status(status, why, sizeof(why));
+	/* Its last words first, then the news of its death. */
+	output_close(&w->out, m->cfg->name);
 	w->pid = 0;
 	if (m->stopping) {
 		mlog(m, "info", "worker %s", why);
@@ -373,6 +386,29 @@ static int respawn_due(struct master *m)
 	return (int)next;
 }
 
+/* Waits up to timeout ms for a signal or a worker's output. */
+static void wait_events(struct master *m, int timeout)
+{
+	struct pollfd p[1 + 4096];
+	struct worker *who[1 + 4096];
+	nfds_t n = 0;
+	p[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
+	for (unsigned i = 0; i < m->cfg->workers; i++) {
+		if (m->workers[i].out.fd < 0)
+			continue;
+		who[n] = &m->workers[i];
+		p[n++] = (struct pollfd){.fd = m->workers[i].out.fd,
+		                         .events = POLLIN};
+	}
+	if (poll(p, n, timeout) <= 0)
+		return;
+	for (nfds_t i = 1; i < n; i++)
+		if (p[i].revents)
+			(void)output_read(&who[i]->out, m->cfg->name);
+	if (p[0].revents)
+		on_signal(m);
+}
+
 static int loop(struct master *m)
 {
 	for (;;) {
@@ -398,20 +434,15 @@ static int loop(struct master *m)
 			}
 			timeout = (int)left;
 		}
-		struct pollfd p = {.fd = m->sigfd, .events = POLLIN};
-		if (poll(&p, 1, timeout) > 0)
-			on_signal(m);
+		wait_events(m, timeout);
 	}
 }
 
 static void wait_all(struct master *m)
 {
 	/* After giving up: the last workers get the fast stop's grace. */
-	while (n_running(m) > 0 && now_ms() < m->stop_deadline_ms) {
-		struct pollfd p = {.fd = m->sigfd, .events = POLLIN};
-		if (poll(&p, 1, 100) > 0)
-			on_signal(m);
-	}
+	while (n_running(m) > 0 && now_ms() < m->stop_deadline_ms)
+		wait_events(m, 100);
 	signal_workers(m, SIGKILL);
 	reap(m);
 }
@@ -435,6 +466,8 @@ int master_run(struct pool_config *cfg)
 		perror("anycgi");
 		goto out;
 	}
+	for (unsigned i = 0; i < cfg->workers; i++)
+		m.workers[i].out.fd = -1;
 	if (open_listeners(&m) < 0)
 		goto out;
 	/* A program that cannot be started at all fails the command now. */
@@ -451,6 +484,8 @@ out:
 		close(m.sigfd);
 	if (m.devnull >= 0)
 		close(m.devnull);
+	for (unsigned i = 0; m.workers && i < cfg->workers; i++)
+		output_close(&m.workers[i].out, cfg->name);
 	free(m.workers);
 	return rc;
 }

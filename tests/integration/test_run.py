@@ -284,3 +284,18 @@ def test_recycling_under_load_loses_no_request(servers, anycgi_bin,
             statuses += got
     assert statuses.count(200) == len(statuses) == 320, statuses
     assert app.proc.log_text().count("starting another") >= 10
+
+
+def test_workers_stderr_in_master_log(servers, anycgi_bin, hello_bin):
+    path = os.path.join(servers.workdir, "err.sock")
+    script = "echo hello-from-worker-$$ >&2; exec %s" % hello_bin
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", "2", "--name", "shpool", "--",
+                               "/bin/sh", "-c", script], path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 2, 10, "2 workers",
+                   proc=app.proc)
+    for pid in children(app.proc.pid):
+        line = "worker pool shpool pid %d: hello-from-worker-%d" % (pid, pid)
+        sup.wait_until(lambda: line in app.proc.log_text(), 5,
+                       "the line %r in the master's log" % line,
+                       proc=app.proc)
