@@ -22,6 +22,8 @@ static void usage(FILE *f)
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
 	      "--stop-signal SIG  --drain-timeout S\n"
 	      "              --max-requests N  --max-lifetime S\n"
+	      "              --user U  --group G  --rlimit-files N  "
+	      "--rlimit-as BYTES  --rlimit-nproc N\n"
 	      "              --socket-mode MODE  --socket-owner USER  "
 	      "--socket-group GROUP\n", f);
 }
@@ -126,6 +128,37 @@ static int parse_option(struct pool_config *cfg, const char *opt,
 		}
 		return 2;
 	}
+	if (strcmp(opt, "--user") == 0) {
+		struct passwd *pw = getpwnam(val);
+		if (!pw) {
+			fprintf(stderr, "anycgi: --user %s: no such user\n", val);
+			return -1;
+		}
+		cfg->user = pw->pw_uid;
+		return 2;
+	}
+	if (strcmp(opt, "--group") == 0) {
+		struct group *gr = getgrnam(val);
+		if (!gr) {
+			fprintf(stderr, "anycgi: --group %s: no such group\n", val);
+			return -1;
+		}
+		cfg->group = gr->gr_gid;
+		return 2;
+	}
+	if (strncmp(opt, "--rlimit-", 9) == 0) {
+		long long *field = strcmp(opt, "--rlimit-files") == 0 ? &cfg->rlimit_files
+		                   : strcmp(opt, "--rlimit-as") == 0  ? &cfg->rlimit_as
+		                   : strcmp(opt, "--rlimit-nproc") == 0
+		                       ? &cfg->rlimit_nproc : NULL;
+		long long n = strtoll(val, &end, 10);
+		if (!field || *end || n < 0) {
+			fprintf(stderr, "anycgi: %s %s: a number\n", opt, val);
+			return -1;
+		}
+		*field = n;
+		return 2;
+	}
 	if (strcmp(opt, "--socket-mode") == 0) {
 		long mode = strtol(val, &end, 8);
 		if (*end || mode < 0 || mode > 07777) {
@@ -194,6 +227,9 @@ static void config_defaults(struct pool_config *cfg)
 	cfg->workers = 1;
 	cfg->stop_signal = SIGQUIT;
 	cfg->socket_mode = -1;
+	cfg->user = (uid_t)-1;
+	cfg->group = (gid_t)-1;
+	cfg->rlimit_files = cfg->rlimit_as = cfg->rlimit_nproc = -1;
 	cfg->socket_uid = (uid_t)-1;
 	cfg->socket_gid = (gid_t)-1;
 	cfg->drain_timeout = 30;

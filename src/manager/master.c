@@ -2,6 +2,8 @@
  * stops them. It never reads or writes a request. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,11 +168,91 @@ static void worker_env(const struct master *m, const char **env,
 	env[n] = NULL;
 }
 
+static bool needs_setup(const struct pool_config *cfg)
+{
+	return cfg->user != (uid_t)-1 || cfg->group != (gid_t)-1 ||
+	       cfg->rlimit_files >= 0 || cfg->rlimit_as >= 0 ||
+	       cfg->rlimit_nproc >= 0;
+}
+
+static int set_limit(int resource, long long value)
+{
+	struct rlimit rl = {(rlim_t)value, (rlim_t)value};
+	return value < 0 ? 0 : setrlimit(resource, &rl);
+}
+
+/* In the forked child: limits first (RLIMIT_NPROC is checked against the
+ * new user), then the group, the supplementary groups and the user, in
+ * the order that keeps the right to drop each. Returns -1 with errno. */
+static int drop_privileges(const struct pool_config *cfg)
+{
+	if (set_limit(RLIMIT_NOFILE, cfg->rlimit_files) < 0 ||
+	    set_limit(RLIMIT_AS, cfg->rlimit_as) < 0 ||
+	    set_limit(RLIMIT_NPROC, cfg->rlimit_nproc) < 0)
+		return -1;
+	gid_t gid = cfg->group;
+	if (gid == (gid_t)-1 && cfg->user != (uid_t)-1) {
+		struct passwd *pw = getpwuid(cfg->user);
+		gid = pw ? pw->pw_gid : (gid_t)-1;
+	}
+	if (gid != (gid_t)-1 && (setgroups(1, &gid) < 0 || setgid(gid) < 0))
+		return -1;
+	if (cfg->user != (uid_t)-1 && setuid(cfg->user) < 0)
+		return -1;
+	return 0;
+}
+
+/* The path with privileges to drop: fork, set up, exec. The master is
+ * small, so the fork is cheap; an exec failure comes back through a pipe
+ * so that the caller sees it like posix_spawn's. */
+static int spawn_forked(struct master *m, pid_t *pid, int err_fd,
+                        const char **env)
+{
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0)
+		return errno;
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(report[0]);
+		close(report[1]);
+		return e;
+	}
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		for (int sig = 1; sig < NSIG; sig++)
+			(void)signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(m->cfg->listeners[0].fd, 0) < 0 ||
+		    dup2(m->devnull, 1) < 0 || dup2(err_fd, 2) < 0 ||
+		    drop_privileges(m->cfg) < 0)
+			goto fail;
+		execvpe(m->cfg->argv[0], m->cfg->argv, (char *const *)env);
+fail:;
+		int e = errno;
+		(void)!write(report[1], &e, sizeof(e));
+		_exit(127);
+	}
+	close(report[1]);
+	int e = 0;
+	ssize_t n = read(report[0], &e, sizeof(e));
+	close(report[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		(void)waitpid(child, NULL, 0);
+		return e;
+	}
+	*pid = child;
+	return 0;
+}
+
 static int spawn(struct master *m, pid_t *pid, int err_fd)
 {
 	const char *env[POOL_MAX_ENV + 4];
 	char bufs[2][48];
 	worker_env(m, env, bufs);
+	if (needs_setup(m->cfg))
+		return spawn_forked(m, pid, err_fd, env);
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_init(&fa);

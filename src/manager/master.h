@@ -28,6 +28,11 @@ struct pool_config {
 	int socket_mode;                  /* Unix listeners' mode, -1: umask */
 	uid_t socket_uid;                 /* their owner, (uid_t)-1: keep */
 	gid_t socket_gid;                 /* their group, (gid_t)-1: keep */
+	uid_t user;                       /* workers' user, (uid_t)-1: keep */
+	gid_t group;                      /* workers' group, (gid_t)-1: keep */
+	long long rlimit_files;           /* RLIMIT_NOFILE, -1: inherit */
+	long long rlimit_as;              /* RLIMIT_AS bytes, -1: inherit */
+	long long rlimit_nproc;           /* RLIMIT_NPROC, -1: inherit */
 	double drain_timeout;             /* seconds a graceful stop waits */
 	unsigned max_requests;            /* recycle after this many, 0: never */
 	double max_lifetime;              /* recycle after seconds, 0: never */

@@ -299,3 +299,41 @@ def test_workers_stderr_in_master_log(servers, anycgi_bin, hello_bin):
         sup.wait_until(lambda: line in app.proc.log_text(), 5,
                        "the line %r in the master's log" % line,
                        proc=app.proc)
+
+
+def test_user_group_rlimits(servers, anycgi_bin, hello_bin):
+    import grp
+    import pwd
+    path = os.path.join(servers.workdir, "priv.sock")
+    # nobody must reach the program: a copy in a folder it may enter (the
+    # checkout may sit in a folder only root can).
+    os.chmod(servers.workdir, 0o755)
+    prog = os.path.join(servers.workdir, "hello")
+    shutil.copy(hello_bin, prog)
+    # ASan reserves terabytes of address space at start: an address-space
+    # limit is checked in the plain build only.
+    sanitized = b"libasan" in subprocess.run(
+        ["ldd", prog], capture_output=True, timeout=10).stdout
+    as_limit = [] if sanitized else ["--rlimit-as", str(1 << 32)]
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", "2", "--user", "nobody",
+                               "--group", "nogroup", "--rlimit-files", "123"] +
+                     as_limit + ["--", prog], path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 2, 10, "2 workers",
+                   proc=app.proc)
+    uid = pwd.getpwnam("nobody").pw_uid
+    gid = grp.getgrnam("nogroup").gr_gid
+    for pid in children(app.proc.pid):
+        with open("/proc/%d/status" % pid) as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        assert status["Uid"].split()[:2] == [str(uid)] * 2, status["Uid"]
+        assert status["Gid"].split()[:2] == [str(gid)] * 2, status["Gid"]
+        assert status["Groups"].split() == [str(gid)], status["Groups"]
+        with open("/proc/%d/limits" % pid) as f:
+            limits = f.read()
+        assert "Max open files            123                  123" in limits
+        if not sanitized:
+            assert "Max address space         %d" % (1 << 32) in limits
+    web = servers.nginx(app)
+    r = web.request("GET", "/fcgi/x")
+    assert r.status == 200 and r.body == b"Hello, world!\n", r
