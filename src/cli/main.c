@@ -22,7 +22,7 @@ static void usage(FILE *f)
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
 	      "--stop-signal SIG  --drain-timeout S\n"
 	      "              --max-requests N  --max-lifetime S\n"
-	      "              --user U  --group G  --rlimit-files N  "
+	      "              --user U  --group G  --chroot DIR  --rlimit-files N  "
 	      "--rlimit-as BYTES  --rlimit-nproc N\n"
 	      "              --socket-mode MODE  --socket-owner USER  "
 	      "--socket-group GROUP\n", f);
@@ -126,6 +126,10 @@ static int parse_option(struct pool_config *cfg, const char *opt,
 			fprintf(stderr, "anycgi: --max-lifetime %s: seconds\n", val);
 			return -1;
 		}
+		return 2;
+	}
+	if (strcmp(opt, "--chroot") == 0) {
+		cfg->chroot_dir = val;
 		return 2;
 	}
 	if (strcmp(opt, "--user") == 0) {

@@ -170,7 +170,8 @@ static void worker_env(const struct master *m, const char **env,
 
 static bool needs_setup(const struct pool_config *cfg)
 {
-	return cfg->user != (uid_t)-1 || cfg->group != (gid_t)-1 ||
+	return cfg->chroot_dir || cfg->user != (uid_t)-1 ||
+	       cfg->group != (gid_t)-1 ||
 	       cfg->rlimit_files >= 0 || cfg->rlimit_as >= 0 ||
 	       cfg->rlimit_nproc >= 0;
 }
@@ -195,6 +196,10 @@ static int drop_privileges(const struct pool_config *cfg)
 		struct passwd *pw = getpwuid(cfg->user);
 		gid = pw ? pw->pw_gid : (gid_t)-1;
 	}
+	/* The chroot needs root, so it comes before the user changes; the
+	 * program is then looked up inside it. */
+	if (cfg->chroot_dir && (chroot(cfg->chroot_dir) < 0 || chdir("/") < 0))
+		return -1;
 	if (gid != (gid_t)-1 && (setgroups(1, &gid) < 0 || setgid(gid) < 0))
 		return -1;
 	if (cfg->user != (uid_t)-1 && setuid(cfg->user) < 0)

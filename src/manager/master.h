@@ -28,6 +28,7 @@ struct pool_config {
 	int socket_mode;                  /* Unix listeners' mode, -1: umask */
 	uid_t socket_uid;                 /* their owner, (uid_t)-1: keep */
 	gid_t socket_gid;                 /* their group, (gid_t)-1: keep */
+	const char *chroot_dir;           /* workers' root, NULL: none */
 	uid_t user;                       /* workers' user, (uid_t)-1: keep */
 	gid_t group;                      /* workers' group, (gid_t)-1: keep */
 	long long rlimit_files;           /* RLIMIT_NOFILE, -1: inherit */

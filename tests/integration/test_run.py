@@ -1,6 +1,7 @@
 """anycgi run and anycgi echo, the process manager's first step: a static
 pool of workers sharing the listening socket, crashed workers replaced, a
 program that cannot start fails the command, fast and graceful stops."""
+import glob
 import os
 import shutil
 import signal
@@ -334,6 +335,32 @@ def test_user_group_rlimits(servers, anycgi_bin, hello_bin):
         assert "Max open files            123                  123" in limits
         if not sanitized:
             assert "Max address space         %d" % (1 << 32) in limits
+    web = servers.nginx(app)
+    r = web.request("GET", "/fcgi/x")
+    assert r.status == 200 and r.body == b"Hello, world!\n", r
+
+
+def test_chroot(servers, anycgi_bin, workdir):
+    # A statically linked hello, alone in its new root.
+    root = os.path.join(workdir, "root")
+    os.makedirs(root)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    srcs = sorted(glob.glob(repo + "/src/lib/*.c") +
+                  glob.glob(repo + "/src/proto/*.c"))
+    subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-static",
+                    "-I" + repo + "/include", "-I" + repo + "/src/proto",
+                    "-I" + repo + "/src/lib", repo + "/examples/hello.c"] +
+                   srcs + ["-lpthread", "-o", root + "/hello"],
+                   check=True, capture_output=True, timeout=120)
+    path = os.path.join(servers.workdir, "chroot.sock")
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + path,
+                               "--workers", "1", "--chroot", root,
+                               "--user", "nobody", "--", "/hello"], path)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 1, 10, "a worker",
+                   proc=app.proc)
+    pid = children(app.proc.pid)[0]
+    assert os.readlink("/proc/%d/root" % pid) == root
     web = servers.nginx(app)
     r = web.request("GET", "/fcgi/x")
     assert r.status == 200 and r.body == b"Hello, world!\n", r
