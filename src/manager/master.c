@@ -35,7 +35,8 @@ enum {
 struct worker {
 	pid_t pid;                 /* 0: not running */
 	long long started_ms;      /* when it was spawned */
-	long long respawn_at_ms;   /* when to start it again, 0: now */
+	long long respawn_at_ms;   /* when not running: when to start it,
+	                              -1: a free slot */
 	long long retire_at_ms;    /* --max-lifetime deadline, 0: none */
 	bool retiring;             /* asked to stop for recycling */
 	struct worker_output out;  /* its stderr */
@@ -49,6 +50,9 @@ struct master {
 	unsigned backoff_ms;       /* next delay after a death at start */
 	unsigned deaths_at_start;  /* in a row */
 	unsigned quick_exits;      /* clean exits right after start, in a row */
+	unsigned n_slots;          /* 2 x workers: room for replacements that
+	                              start before the worker they replace
+	                              stops */
 	bool ever_up;              /* a worker outlived START_GRACE_MS */
 	const char *stopping;      /* NULL, "fast" or "graceful" */
 	long long stop_deadline_ms;
@@ -308,7 +312,7 @@ static int start_worker(struct master *m, struct worker *w)
 
 static struct worker *find_worker(struct master *m, pid_t pid)
 {
-	for (unsigned i = 0; i < m->cfg->workers; i++)
+	for (unsigned i = 0; i < m->n_slots; i++)
 		if (m->workers[i].pid == pid)
 			return &m->workers[i];
 	return NULL;
@@ -333,7 +337,7 @@ static bool replace_at_once(struct master *m, const struct worker *w,
 	/* With --max-requests a busy worker may use its budget in a few
 	 * milliseconds: its clean exit is the plan, never a failure. */
 	bool recycled = clean && m->cfg->max_requests > 0;
-	if (w->retiring || recycled || age_ms >= START_GRACE_MS ||
+	if (recycled || age_ms >= START_GRACE_MS ||
 	    (clean && age_ms >= QUICK_EXIT_MS)) {
 		m->quick_exits = 0;
 		return true;
@@ -352,18 +356,20 @@ static void on_worker_exit(struct master *m, struct worker *w, int status)
 	/* Its last words first, then the news of its death. */
 	output_close(&w->out, m->cfg->name);
 	w->pid = 0;
-	if (m->stopping) {
-		mlog(m, "info", "worker %s", why);
+	if (m->stopping || w->retiring) {
+		/* A retired worker's replacement is already running. */
+		mlog(m, "info", "worker %s%s", why, w->retiring ? " (retired)" : "");
+		w->respawn_at_ms = -1;
 		return;
 	}
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (replace_at_once(m, w, clean, now - w->started_ms)) {
-		if (!at_start || w->retiring || (clean && m->cfg->max_requests)) {
+		if (!at_start || (clean && m->cfg->max_requests)) {
 			m->ever_up = true;
 			m->deaths_at_start = 0;
 			m->backoff_ms = BACKOFF_FIRST_MS;
 		}
-		mlog(m, clean || w->retiring ? "info" : "warning",
+		mlog(m, clean ? "info" : "warning",
 		     "worker %s; starting another", why);
 		w->respawn_at_ms = 0;
 		return;
@@ -390,14 +396,14 @@ static void reap(struct master *m)
 static unsigned n_running(const struct master *m)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < m->cfg->workers; i++)
+	for (unsigned i = 0; i < m->n_slots; i++)
 		n += m->workers[i].pid > 0;
 	return n;
 }
 
 static void signal_workers(struct master *m, int sig)
 {
-	for (unsigned i = 0; i < m->cfg->workers; i++)
+	for (unsigned i = 0; i < m->n_slots; i++)
 		if (m->workers[i].pid > 0)
 			(void)kill(m->workers[i].pid, sig);
 }
@@ -435,8 +441,17 @@ static void on_signal(struct master *m)
 	}
 }
 
-/* --max-lifetime: the worker is asked to finish what it has and exit;
- * it is replaced when it does. Returns ms until it is due, or -1. */
+static struct worker *free_slot(struct master *m)
+{
+	for (unsigned i = 0; i < m->n_slots; i++)
+		if (m->workers[i].pid == 0 && m->workers[i].respawn_at_ms < 0)
+			return &m->workers[i];
+	return NULL;
+}
+
+/* --max-lifetime: a replacement starts first, then the old worker is asked
+ * to finish what it has and exit, so capacity never drops. Returns ms
+ * until it is due, or -1. */
 static long long retire_due(struct master *m, struct worker *w,
                             long long now)
 {
@@ -444,8 +459,11 @@ static long long retire_due(struct master *m, struct worker *w,
 		return -1;
 	if (w->retire_at_ms > now)
 		return w->retire_at_ms - now;
-	mlog(m, "info", "worker %d reached its lifetime: recycling",
-	     (int)w->pid);
+	struct worker *next = free_slot(m);
+	if (!next || start_worker(m, next) < 0)
+		return 1000; /* try again; the old one serves meanwhile */
+	mlog(m, "info", "worker %d reached its lifetime: worker %d replaces it",
+	     (int)w->pid, (int)next->pid);
 	w->retiring = true;
 	(void)kill(w->pid, m->cfg->stop_signal);
 	return -1;
@@ -456,7 +474,7 @@ static long long retire_due(struct master *m, struct worker *w,
 static int respawn_due(struct master *m)
 {
 	long long now = now_ms(), next = -1;
-	for (unsigned i = 0; i < m->cfg->workers; i++) {
+	for (unsigned i = 0; i < m->n_slots; i++) {
 		struct worker *w = &m->workers[i];
 		if (w->pid > 0) {
 			long long t = retire_due(m, w, now);
@@ -464,6 +482,8 @@ static int respawn_due(struct master *m)
 				next = t;
 			continue;
 		}
+		if (w->respawn_at_ms < 0)
+			continue;
 		if (w->respawn_at_ms <= now) {
 			(void)start_worker(m, w);
 			continue;
@@ -477,11 +497,11 @@ static int respawn_due(struct master *m)
 /* Waits up to timeout ms for a signal or a worker's output. */
 static void wait_events(struct master *m, int timeout)
 {
-	struct pollfd p[1 + 4096];
-	struct worker *who[1 + 4096];
+	struct pollfd p[1 + 2 * 4096];
+	struct worker *who[1 + 2 * 4096];
 	nfds_t n = 0;
 	p[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
-	for (unsigned i = 0; i < m->cfg->workers; i++) {
+	for (unsigned i = 0; i < m->n_slots; i++) {
 		if (m->workers[i].out.fd < 0)
 			continue;
 		who[n] = &m->workers[i];
@@ -549,13 +569,16 @@ int master_run(struct pool_config *cfg)
 	m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	srandom((unsigned)getpid() ^ (unsigned)now_ms());
 	m.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	m.workers = calloc(cfg->workers, sizeof(*m.workers));
+	m.n_slots = 2 * cfg->workers;
+	m.workers = calloc(m.n_slots, sizeof(*m.workers));
 	if (m.sigfd < 0 || m.devnull < 0 || !m.workers) {
 		perror("anycgi");
 		goto out;
 	}
-	for (unsigned i = 0; i < cfg->workers; i++)
+	for (unsigned i = 0; i < m.n_slots; i++) {
 		m.workers[i].out.fd = -1;
+		m.workers[i].respawn_at_ms = i < cfg->workers ? 0 : -1;
+	}
 	if (open_listeners(&m) < 0)
 		goto out;
 	/* A program that cannot be started at all fails the command now. */
@@ -572,7 +595,7 @@ out:
 		close(m.sigfd);
 	if (m.devnull >= 0)
 		close(m.devnull);
-	for (unsigned i = 0; m.workers && i < cfg->workers; i++)
+	for (unsigned i = 0; m.workers && i < m.n_slots; i++)
 		output_close(&m.workers[i].out, cfg->name);
 	free(m.workers);
 	return rc;
