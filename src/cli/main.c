@@ -214,14 +214,7 @@ static int parse_pool(struct pool_config *cfg, int argc, char **argv)
 		        "--scgi ADDR\n");
 		return -1;
 	}
-	if (cfg->n_listeners > 1) {
-		/* Workers take one listener on fd 0 for now; passing the
-		 * others (ANYCGI_LISTEN_FDS) comes with the manager's next
-		 * step. libanycgi workers tell FastCGI from SCGI by the first
-		 * byte, so one socket serves both. */
-		fprintf(stderr, "anycgi: one listener per pool for now\n");
-		return -1;
-	}
+
 	return i < argc ? i + 1 : argc;
 }
 

@@ -164,7 +164,7 @@ void lib_log(acgi_server *s, acgi_log_level level, const char *fmt, ...)
 
 /* listen.c */
 int listen_addr(const char *addr, int *fd_out, bool *tcp_out);
-int listen_detect_fd0(bool *tcp_out);
+int listen_detect_fd(int fd, bool *tcp_out);
 int web_addrs_parse(acgi_server *s, const char *list);
 bool web_addr_allowed(const acgi_server *s, const struct sockaddr *sa);
 

@@ -27,19 +27,19 @@ static int set_nonblock(int fd)
  * shared with other worker processes, so it must be non-blocking: a
  * readiness event can be taken by another process before this one calls
  * accept. */
-int listen_detect_fd0(bool *tcp_out)
+int listen_detect_fd(int fd, bool *tcp_out)
 {
 	int val = 0;
 	socklen_t len = sizeof(val);
-	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) < 0 || !val)
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) < 0 || !val)
 		return -ENOTSOCK;
 	int domain = 0;
 	len = sizeof(domain);
-	if (getsockopt(0, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
 		return -errno;
 	*tcp_out = domain == AF_INET || domain == AF_INET6;
-	(void)fcntl(0, F_SETFD, FD_CLOEXEC);
-	return set_nonblock(0);
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return set_nonblock(fd);
 }
 
 /* A Unix socket path left by a dead server is replaced; one that still

@@ -56,6 +56,27 @@ const char *acgi_strerror(int code)
 	return code < 0 ? strerror(-code) : "unknown code";
 }
 
+/* ANYCGI_LISTEN_FDS="3,4": the pool's other listeners, passed by the
+ * process manager beside fd 0. */
+static void add_inherited(acgi_server *s, const char *list)
+{
+	while (list && *list) {
+		char *end;
+		long fd = strtol(list, &end, 10);
+		bool tcp = false;
+		if (end == list || fd < 3 || fd > 65535 || s->n_listeners >= 8 ||
+		    listen_detect_fd((int)fd, &tcp) < 0) {
+			lib_log(s, ACGI_LOG_WARNING, "ANYCGI_LISTEN_FDS: %.20s: not "
+			        "a listening socket, ignored", list);
+			end += strcspn(end, ",");
+		} else {
+			s->listeners[s->n_listeners++] =
+				(struct listener){WATCH_LISTENER, (int)fd, tcp, false};
+		}
+		list = *end == ',' ? end + 1 : end;
+	}
+}
+
 static void detect_start(acgi_server *s)
 {
 	const char *proto = getenv("ANYCGI_PROTOCOL");
@@ -69,10 +90,11 @@ static void detect_start(acgi_server *s)
 
 	bool tcp = false;
 	const char *listen_env = getenv("ANYCGI_LISTEN");
-	if (listen_detect_fd0(&tcp) == 0) {
+	if (listen_detect_fd(0, &tcp) == 0) {
 		s->listeners[0] = (struct listener){WATCH_LISTENER, 0, tcp, false};
 		s->n_listeners = 1;
 		s->mode = ACGI_MODE_LISTEN;
+		add_inherited(s, getenv("ANYCGI_LISTEN_FDS"));
 	} else if (listen_env && *listen_env) {
 		int rc = acgi_server_listen(s, listen_env);
 		if (rc < 0)

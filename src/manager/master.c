@@ -119,6 +119,12 @@ static int open_listeners(struct master *m)
 		l->created_unix = !tcp;
 		if (!tcp && set_socket_access(cfg, l->addr + 5) < 0)
 			return -1;
+		/* Up out of the way of fds 3.. that workers receive them on. */
+		int high = fcntl(l->fd, F_DUPFD_CLOEXEC, 100);
+		if (high >= 0) {
+			close(l->fd);
+			l->fd = high;
+		}
 		/* Foreign workers (libfcgi, php-cgi) accept in blocking mode and
 		 * give up on EAGAIN; libanycgi workers make it non-blocking
 		 * themselves. The master never accepts. */
@@ -157,7 +163,7 @@ static long long jitter(long long limit)
  * libanycgi (ANYCGI_MAX_REQUESTS) and php-cgi (PHP_FCGI_MAX_REQUESTS).
  * Other programs cannot be told; only --max-lifetime recycles them. */
 static void worker_env(const struct master *m, const char **env,
-                       char bufs[2][48])
+                       char bufs[3][48])
 {
 	size_t n = 0;
 	for (; n < m->cfg->n_env; n++)
@@ -168,6 +174,14 @@ static void worker_env(const struct master *m, const char **env,
 		snprintf(bufs[1], 48, "PHP_FCGI_MAX_REQUESTS=%lld", budget);
 		env[n++] = bufs[0];
 		env[n++] = bufs[1];
+	}
+	if (m->cfg->n_listeners > 1) {
+		/* The other listeners sit on fds 3, 4, ... (see spawn). */
+		size_t o = (size_t)snprintf(bufs[2], 48, "ANYCGI_LISTEN_FDS=");
+		for (size_t i = 1; i < m->cfg->n_listeners && o < 44; i++)
+			o += (size_t)snprintf(bufs[2] + o, 48 - o, "%s%zu",
+			                      i > 1 ? "," : "", i + 2);
+		env[n++] = bufs[2];
 	}
 	env[n] = NULL;
 }
@@ -220,6 +234,12 @@ static int spawn_forked(struct master *m, pid_t *pid, int err_fd,
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) < 0)
 		return errno;
+	/* Its write end must survive the child's dup2s onto fds 3.. */
+	int high = fcntl(report[1], F_DUPFD_CLOEXEC, 100);
+	if (high >= 0) {
+		close(report[1]);
+		report[1] = high;
+	}
 	pid_t child = fork();
 	if (child < 0) {
 		int e = errno;
@@ -234,8 +254,12 @@ static int spawn_forked(struct master *m, pid_t *pid, int err_fd,
 			(void)signal(sig, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (dup2(m->cfg->listeners[0].fd, 0) < 0 ||
-		    dup2(m->devnull, 1) < 0 || dup2(err_fd, 2) < 0 ||
-		    drop_privileges(m->cfg) < 0)
+		    dup2(m->devnull, 1) < 0 || dup2(err_fd, 2) < 0)
+			goto fail;
+		for (size_t i = 1; i < m->cfg->n_listeners; i++)
+			if (dup2(m->cfg->listeners[i].fd, (int)i + 2) < 0)
+				goto fail;
+		if (drop_privileges(m->cfg) < 0)
 			goto fail;
 		execvpe(m->cfg->argv[0], m->cfg->argv, (char *const *)env);
 fail:;
@@ -257,8 +281,8 @@ fail:;
 
 static int spawn(struct master *m, pid_t *pid, int err_fd)
 {
-	const char *env[POOL_MAX_ENV + 4];
-	char bufs[2][48];
+	const char *env[POOL_MAX_ENV + 5];
+	char bufs[3][48];
 	worker_env(m, env, bufs);
 	if (needs_setup(m->cfg))
 		return spawn_forked(m, pid, err_fd, env);
@@ -269,6 +293,9 @@ static int spawn(struct master *m, pid_t *pid, int err_fd)
 	posix_spawn_file_actions_adddup2(&fa, m->cfg->listeners[0].fd, 0);
 	posix_spawn_file_actions_adddup2(&fa, m->devnull, 1);
 	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+	for (size_t i = 1; i < m->cfg->n_listeners; i++)
+		posix_spawn_file_actions_adddup2(&fa, m->cfg->listeners[i].fd,
+		                                 (int)i + 2);
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);

@@ -5,6 +5,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -370,3 +371,39 @@ def test_chroot(servers, anycgi_bin, workdir):
     web = servers.nginx(app)
     r = web.request("GET", "/fcgi/x")
     assert r.status == 200 and r.body == b"Hello, world!\n", r
+
+
+def test_several_listeners(servers, anycgi_bin, echo_bin, workdir):
+    # A libanycgi worker serves every listener of its pool: the first on
+    # fd 0, the others on the fds ANYCGI_LISTEN_FDS names.
+    import fcgi_wire as fw
+    a = os.path.join(servers.workdir, "a.sock")
+    b = os.path.join(servers.workdir, "b.sock")
+    port = sup.free_port()
+    app = start_pool(servers, [anycgi_bin, "run", "--fastcgi", "unix:" + a,
+                               "--scgi", "unix:" + b, "--fastcgi",
+                               "127.0.0.1:%d" % port, "--workers", "2",
+                               "--", echo_bin], a)
+    sup.wait_until(lambda: len(children(app.proc.pid)) == 2, 10, "2 workers",
+                   proc=app.proc)
+    for target, fam in ((a, socket.AF_UNIX), (("127.0.0.1", port),
+                                              socket.AF_INET)):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(target)
+        s.sendall(fw.request_bytes(1, fw.cgi_params("POST", "/f?x=1", 3),
+                                   b"abc", flags=0))
+        r = fw.read_response(fw.Reader(s), 1).cgi()
+        s.close()
+        assert r.status == 200, r
+        assert b'"body_bytes": 3' in r.body, r.body
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(b)
+    s.sendall(fw.scgi_request({"REQUEST_METHOD": "POST",
+                               "REQUEST_URI": "/s"}, b"abcd"))
+    out = fw.recv_all(s)
+    s.close()
+    r = fw.parse_cgi_response(out)
+    assert r.status == 200, r
+    assert b'"body_bytes": 4' in r.body, r.body
