@@ -5,7 +5,8 @@
  * records), SCGI, and classic CGI. The library finds out which from how it
  * was started:
  *   - fd 0 is a listening socket (FCGI_LISTENSOCK_FILENO, the libfcgi and
- *     spawn-fcgi convention), or ANYCGI_LISTEN=ADDR names one to create
+ *     spawn-fcgi convention; a process manager may pass more on the fds
+ *     that ANYCGI_LISTEN_FDS=3,4 names), or ANYCGI_LISTEN=ADDR names one to create
  *     (unix:/path, HOST:PORT or [IPv6]:PORT): FastCGI and SCGI, told apart
  *     by each connection's first byte, or forced by ANYCGI_PROTOCOL=fastcgi
  *     or scgi (or acgi_server_set_protocol);
