@@ -3,6 +3,7 @@ pool of workers sharing the listening socket, crashed workers replaced, a
 program that cannot start fails the command, fast and graceful stops."""
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -254,17 +255,19 @@ def test_max_lifetime_recycles(servers, anycgi_bin, hello_bin):
     first = set(children(app.proc.pid))
     web = servers.nginx(app)
     deadline = time.monotonic() + 4
-    fewest = 2
     while time.monotonic() < deadline:
         r = web.request("GET", "/fcgi/x")
         assert r.status == 200, r
-        fewest = min(fewest, len(children(app.proc.pid)))
         time.sleep(0.02)
     assert not first & set(children(app.proc.pid))
-    # The replacement starts before the old worker is asked to stop.
-    assert fewest == 2
+    # The master names the replacement it started before it asks the old
+    # worker to stop. (Counting processes in /proc from here cannot show
+    # it: an idle worker exits microseconds after its replacement starts,
+    # faster than one listing of /proc.)
     log = app.proc.log_text()
-    assert "reached its lifetime: worker" in log, log
+    started = re.findall(r"worker (\d+) reached its lifetime: worker (\d+) "
+                         r"replaces it", log)
+    assert len(started) >= 2, log
     assert "(retired)" in log, log
 
 
