@@ -61,6 +61,28 @@ static int add_listener(struct pool_config *cfg, const char *addr, bool scgi)
 	return 0;
 }
 
+static int lookup_user(const char *opt, const char *name, uid_t *out)
+{
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		fprintf(stderr, "anycgi: %s %s: no such user\n", opt, name);
+		return -1;
+	}
+	*out = pw->pw_uid;
+	return 2;
+}
+
+static int lookup_group(const char *opt, const char *name, gid_t *out)
+{
+	struct group *gr = getgrnam(name);
+	if (!gr) {
+		fprintf(stderr, "anycgi: %s %s: no such group\n", opt, name);
+		return -1;
+	}
+	*out = gr->gr_gid;
+	return 2;
+}
+
 /* Reads one option with its value; returns how many words it took (2),
  * or -1 after printing why. */
 static int parse_option(struct pool_config *cfg, const char *opt,
@@ -132,24 +154,10 @@ static int parse_option(struct pool_config *cfg, const char *opt,
 		cfg->chroot_dir = val;
 		return 2;
 	}
-	if (strcmp(opt, "--user") == 0) {
-		struct passwd *pw = getpwnam(val);
-		if (!pw) {
-			fprintf(stderr, "anycgi: --user %s: no such user\n", val);
-			return -1;
-		}
-		cfg->user = pw->pw_uid;
-		return 2;
-	}
-	if (strcmp(opt, "--group") == 0) {
-		struct group *gr = getgrnam(val);
-		if (!gr) {
-			fprintf(stderr, "anycgi: --group %s: no such group\n", val);
-			return -1;
-		}
-		cfg->group = gr->gr_gid;
-		return 2;
-	}
+	if (strcmp(opt, "--user") == 0)
+		return lookup_user(opt, val, &cfg->user);
+	if (strcmp(opt, "--group") == 0)
+		return lookup_group(opt, val, &cfg->group);
 	if (strncmp(opt, "--rlimit-", 9) == 0) {
 		long long *field = strcmp(opt, "--rlimit-files") == 0 ? &cfg->rlimit_files
 		                   : strcmp(opt, "--rlimit-as") == 0  ? &cfg->rlimit_as
@@ -173,26 +181,10 @@ static int parse_option(struct pool_config *cfg, const char *opt,
 		cfg->socket_mode = (int)mode;
 		return 2;
 	}
-	if (strcmp(opt, "--socket-owner") == 0) {
-		struct passwd *pw = getpwnam(val);
-		if (!pw) {
-			fprintf(stderr, "anycgi: --socket-owner %s: no such user\n",
-			        val);
-			return -1;
-		}
-		cfg->socket_uid = pw->pw_uid;
-		return 2;
-	}
-	if (strcmp(opt, "--socket-group") == 0) {
-		struct group *gr = getgrnam(val);
-		if (!gr) {
-			fprintf(stderr, "anycgi: --socket-group %s: no such group\n",
-			        val);
-			return -1;
-		}
-		cfg->socket_gid = gr->gr_gid;
-		return 2;
-	}
+	if (strcmp(opt, "--socket-owner") == 0)
+		return lookup_user(opt, val, &cfg->socket_uid);
+	if (strcmp(opt, "--socket-group") == 0)
+		return lookup_group(opt, val, &cfg->socket_gid);
 	fprintf(stderr, "anycgi: unknown option %s\n", opt);
 	usage(stderr);
 	return -1;

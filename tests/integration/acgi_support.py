@@ -196,8 +196,8 @@ def tcp_connections(port):
 
 # ---- processes -----------------------------------------------------
 
-def pids_in_group(pgid):
-    out = []
+def _live_processes():
+    """(pid, ppid, pgrp) of every process that is not a zombie."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -208,10 +208,17 @@ def pids_in_group(pgid):
             continue
         # The command is in parentheses and may hold spaces.
         fields = stat[stat.rindex(")") + 2:].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state != "Z":
-            out.append(int(d))
-    return out
+        if fields[0] != "Z":
+            yield int(d), int(fields[1]), int(fields[2])
+
+
+def pids_in_group(pgid):
+    return [pid for pid, _, pgrp in _live_processes() if pgrp == pgid]
+
+
+def children(pid):
+    """The live child processes of pid."""
+    return [p for p, ppid, _ in _live_processes() if ppid == pid]
 
 
 # Every Proc not stopped yet, for the last-resort cleanup at exit.
