@@ -20,6 +20,7 @@
 
 #include "internal.h"
 #include "master.h"
+#include "options.h"
 #include "output.h"
 
 enum {
@@ -582,8 +583,9 @@ static void wait_all(struct master *m)
 	reap(m);
 }
 
-int master_run(struct pool_config *cfg)
+int master_run(struct master_config *mc)
 {
+	struct pool_config *cfg = &mc->pools[0];
 	struct master m = {.cfg = cfg, .sigfd = -1, .devnull = -1,
 	                   .backoff_ms = BACKOFF_FIRST_MS};
 	int rc = 1;
@@ -625,5 +627,6 @@ out:
 	for (unsigned i = 0; m.workers && i < m.n_slots; i++)
 		output_close(&m.workers[i].out, cfg->name);
 	free(m.workers);
+	master_config_free(mc);
 	return rc;
 }
