@@ -59,7 +59,21 @@ struct acgi_scoreboard {
 	                                    cut to fit, NUL-terminated */
 };
 
-_Static_assert(sizeof(struct acgi_scoreboard) <= ACGI_SB_SIZE,
-               "the scoreboard fits its page");
+/* The second half of the page is the master's, for the worker to read:
+ * what the pool is now, so that FCGI_GET_VALUES answers reflect the live
+ * pool (FCGI_MAX_CONNS and FCGI_MAX_REQS: live workers times what one
+ * worker takes). The worker trusts it no more than the master trusts the
+ * first half: zero or absurd values mean "answer for yourself". */
+#define ACGI_SB_POOL_MAGIC 0x4c505361u /* "aSPL" */
+enum { ACGI_SB_POOL_OFFSET = ACGI_SB_SIZE / 2 };
+
+struct acgi_sb_pool {
+	uint32_t magic;          /* ACGI_SB_POOL_MAGIC once written */
+	uint32_t live_workers;   /* worker processes of the pool now */
+	uint32_t max_workers;    /* the pool's ceiling */
+};
+
+_Static_assert(sizeof(struct acgi_scoreboard) <= ACGI_SB_POOL_OFFSET,
+               "the worker's half fits");
 
 #endif
