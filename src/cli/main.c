@@ -13,20 +13,32 @@
 #include "echo.h"
 #include "master.h"
 #include "options.h"
+#include "config.h"
+#include "control.h"
+#include "listeners.h"
+#include "status_app.h"
 
 static void usage(FILE *f)
 {
-	fputs("usage: anycgi run  LISTEN... [POOL OPTIONS] -- PROGRAM [ARG...]\n"
-	      "       anycgi echo LISTEN... [POOL OPTIONS]\n"
+	fputs("usage: anycgi run    LISTEN... [POOL OPTIONS] -- PROGRAM [ARG...]\n"
+	      "       anycgi echo   LISTEN... [POOL OPTIONS]\n"
+	      "       anycgi daemon -c FILE\n"
+	      "       anycgi status [--json|--format F] [POOL] ADDR\n"
+	      "       anycgi reload [POOL] ADDR\n"
+	      "       anycgi stop   [--now] ADDR\n"
 	      "LISTEN: --fastcgi ADDR | --scgi ADDR   "
-	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT)\n"
+	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT, fd:N from systemd)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
-	      "--stop-signal SIG  --drain-timeout S\n"
-	      "              --max-requests N  --max-lifetime S\n"
-	      "              --user U  --group G  --chroot DIR  --rlimit-files N  "
+	      "--stop-signal SIG\n"
+	      "  --mode static|dynamic|ondemand  --min-spare N  --max-spare N  "
+	      "--max-workers N  --idle-timeout S\n"
+	      "  --max-requests N  --max-lifetime S  --request-timeout S  "
+	      "--slow-log S  --drain-timeout S\n"
+	      "  --user U  --group G  --chroot DIR  --rlimit-files N  "
 	      "--rlimit-as BYTES  --rlimit-nproc N\n"
-	      "              --socket-mode MODE  --socket-owner USER  "
-	      "--socket-group GROUP\n", f);
+	      "  --socket-mode MODE  --socket-owner USER  --socket-group GROUP\n"
+	      "  --control PATH  --status ADDR  --ping-path PATH  --log FILE\n",
+	      f);
 }
 
 /* Reads the pool options up to "--" (run) or the end (echo). Returns the
@@ -74,6 +86,34 @@ static int add_app(struct pool_config *cfg, const char *app, char *err,
 	       pool_option(cfg, "arg", app, err, errlen) < 0 ? -1 : 0;
 }
 
+/* Socket activation with no LISTEN given: every socket systemd passed
+ * becomes a FastCGI listener. */
+static int add_systemd_listeners(struct pool_config *cfg, char *err,
+                                 size_t errlen)
+{
+	if (cfg->n_listeners || listeners_take_systemd() <= 0)
+		return 0;
+	char name[32];
+	for (size_t i = 0; listeners_systemd_fd(i) >= 0; i++) {
+		snprintf(name, sizeof(name), "fd:%d", listeners_systemd_fd(i));
+		if (pool_option(cfg, "fastcgi", name, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --control, --status and --log are the master's: the pool's go up. */
+static int lift_globals(struct master_config *mc, struct pool_config *cfg)
+{
+	char **from[] = {&cfg->control, &cfg->status, &cfg->log};
+	char **to[] = {&mc->control, &mc->status, &mc->log};
+	for (int i = 0; i < 3; i++) {
+		*to[i] = *from[i];
+		*from[i] = NULL;
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv, bool echo)
 {
 	struct master_config mc = {0};
@@ -101,25 +141,89 @@ static int cmd_run(int argc, char **argv, bool echo)
 	for (int i = prog; !bad && i < argc; i++)
 		bad = pool_option(cfg, i == prog ? "program" : "arg", argv[i], err,
 		                  sizeof(err));
-	if (bad || pool_finish(cfg, err, sizeof(err)) < 0) {
+	if (bad || add_systemd_listeners(cfg, err, sizeof(err)) < 0 ||
+	    pool_finish(cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "anycgi: %s\n", err);
 		goto out;
 	}
+	lift_globals(&mc, cfg);
 	return master_run(&mc);
 out:
 	master_config_free(&mc);
 	return rc;
 }
 
+static int cmd_daemon(int argc, char **argv)
+{
+	if (argc != 4 || strcmp(argv[2], "-c") != 0) {
+		fprintf(stderr, "usage: anycgi daemon -c FILE\n");
+		return 2;
+	}
+	struct master_config mc = {0};
+	char err[1024];
+	if (config_load(argv[3], &mc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "anycgi: %s\n", err);
+		return 2;
+	}
+	char path[PATH_MAX];
+	mc.config_path = strdup(realpath(argv[3], path) ? path : argv[3]);
+	return master_run(&mc);
+}
+
+/* status, reload, stop: [OPTIONS] [POOL] ADDR, through the control
+ * socket. */
+static int cmd_control(int argc, char **argv)
+{
+	const char *verb = argv[1], *format = "text", *words[2];
+	bool now = false;
+	int n = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(verb, "status") == 0 && strcmp(argv[i], "--json") == 0)
+			format = "json";
+		else if (strcmp(verb, "status") == 0 &&
+		         strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			format = argv[++i];
+		else if (strcmp(verb, "stop") == 0 && strcmp(argv[i], "--now") == 0)
+			now = true;
+		else if (argv[i][0] == '-' && argv[i][1] == '-')
+			n = 3; /* an unknown option: usage below */
+		else if (n < 2)
+			words[n++] = argv[i];
+		else
+			n = 3;
+	}
+	bool pool_ok = strcmp(verb, "stop") != 0;
+	if (n < 1 || n > (pool_ok ? 2 : 1)) {
+		usage(stderr);
+		return 2;
+	}
+	const char *addr = words[n - 1], *pool = n == 2 ? words[0] : NULL;
+	char cmd[512];
+	if (strcmp(verb, "status") == 0)
+		snprintf(cmd, sizeof(cmd), "status %s%s%s", format, pool ? " " : "",
+		         pool ? pool : "");
+	else if (strcmp(verb, "reload") == 0)
+		snprintf(cmd, sizeof(cmd), "reload%s%s", pool ? " " : "",
+		         pool ? pool : "");
+	else
+		snprintf(cmd, sizeof(cmd), "stop%s", now ? " now" : "");
+	return control_call(addr, cmd);
+}
+
 /* A built-in app as a worker process of the pool: `anycgi __app NAME`. */
 static int cmd_app(int argc, char **argv)
 {
-	if (argc < 3 || strcmp(argv[2], "echo") != 0)
+	if (argc < 3)
+		return 2;
+	acgi_handler handler = strcmp(argv[2], "echo") == 0 ? echo_handle
+	                        : strcmp(argv[2], "status") == 0 ? status_app_handle
+	                                                          : NULL;
+	if (!handler)
 		return 2;
 	acgi_server *s = acgi_server_new();
 	if (!s)
 		return 1;
-	int rc = acgi_serve(s, echo_handle, NULL, 1);
+	int rc = acgi_serve(s, handler, NULL, 1);
 	acgi_server_free(&s);
 	return rc < 0;
 }
@@ -134,6 +238,11 @@ int main(int argc, char **argv)
 		return cmd_run(argc, argv, false);
 	if (strcmp(argv[1], "echo") == 0)
 		return cmd_run(argc, argv, true);
+	if (strcmp(argv[1], "daemon") == 0)
+		return cmd_daemon(argc, argv);
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "reload") == 0 ||
+	    strcmp(argv[1], "stop") == 0)
+		return cmd_control(argc, argv);
 	if (strcmp(argv[1], "__app") == 0)
 		return cmd_app(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {

@@ -1,62 +1,64 @@
-/* The master: opens the pool's listeners, keeps its workers running and
- * stops them. It never reads or writes a request. */
+/* The master: owns the pools, the signals and the control socket, and
+ * runs the one event loop. It never reads or writes a request. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
+#include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "master.h"
+#include "anycgi.h"
+#include "config.h"
+#include "control.h"
+#include "listeners.h"
+#include "mlog.h"
 #include "options.h"
-#include "output.h"
+#include "pool.h"
+#include "status.h"
 
 enum {
-	START_GRACE_MS = 1000,     /* a worker dying sooner died "at start" */
-	BACKOFF_FIRST_MS = 100,    /* first respawn delay after such a death */
-	BACKOFF_MAX_MS = 10000,
-	FAIL_FAST_DEATHS = 5,      /* deaths at start, with none ever up */
 	FAST_STOP_MS = 900,        /* SIGTERM to SIGKILL on a fast stop */
-	QUICK_EXIT_MS = 100,       /* a clean exit sooner is suspicious */
-	QUICK_EXITS_MAX = 20,      /* in a row, before backing off */
+	TICK_MS = 1000,            /* sampling when nothing needs watching */
+	TICK_BUSY_MS = 100,        /* during reloads, timeouts, scaling */
+	MAX_CLIENTS = 16,          /* control connections at once */
+	CLIENT_MS = 5000,          /* a control client's whole exchange */
+	MAX_POLL = 8192,
+	MAX_PROCS = 2 * POOL_MAX_WORKERS,
 };
 
-struct worker {
-	pid_t pid;                 /* 0: not running */
-	long long started_ms;      /* when it was spawned */
-	long long respawn_at_ms;   /* when not running: when to start it,
-	                              -1: a free slot */
-	long long retire_at_ms;    /* --max-lifetime deadline, 0: none */
-	bool retiring;             /* asked to stop for recycling */
-	struct worker_output out;  /* its stderr */
+struct client {
+	int fd;                    /* -1: a free entry */
+	bool privileged;           /* root or the master's own uid */
+	char in[512];
+	size_t in_len;
+	struct strbuf out;         /* the answer, once the line is in */
+	size_t sent;
+	long long deadline_ms;
 };
 
 struct master {
-	struct pool_config *cfg;
-	struct worker *workers;
-	int sigfd;
-	int devnull;
-	unsigned backoff_ms;       /* next delay after a death at start */
-	unsigned deaths_at_start;  /* in a row */
-	unsigned quick_exits;      /* clean exits right after start, in a row */
-	unsigned n_slots;          /* 2 x workers: room for replacements that
-	                              start before the worker they replace
-	                              stops */
-	bool ever_up;              /* a worker outlived START_GRACE_MS */
+	struct master_config *mc;
+	struct pool *pools;
+	int sigfd, devnull, ctl_fd;
+	char ctl_path[PATH_MAX];
+	char reg_link[PATH_MAX];   /* our symlink in the registry, or "" */
+	struct client clients[MAX_CLIENTS];
 	const char *stopping;      /* NULL, "fast" or "graceful" */
 	long long stop_deadline_ms;
+	long long next_sample_ms;
+	double started_unix;
+	bool was_reloading;        /* for systemd's READY=1 after a reload */
+	int exit_code;
 };
 
 static long long now_ms(void)
@@ -66,391 +68,361 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static void mlog(const struct master *m, const char *level, const char *fmt,
-                 ...) __attribute__((format(printf, 3, 4)));
-
-/* One line per event, with the level and the pool: one write, so that
- * lines from workers sharing stderr do not interleave with it. */
-static void mlog(const struct master *m, const char *level, const char *fmt,
-                 ...)
+static double wall_now(void)
 {
-	char line[1024];
-	int n = snprintf(line, sizeof(line), "anycgi[%d] %s pool %s: ",
-	                 (int)getpid(), level, m->cfg->name);
-	va_list ap;
-	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(line))
-		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* --socket-mode, --socket-owner, --socket-group: who may connect (nginx
- * runs as www-data, the master often as root). */
-static int set_socket_access(const struct pool_config *cfg, const char *path)
-{
-	if (cfg->socket_mode >= 0 && chmod(path, (mode_t)cfg->socket_mode) < 0) {
-		fprintf(stderr, "anycgi: chmod %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if ((cfg->socket_uid != (uid_t)-1 || cfg->socket_gid != (gid_t)-1) &&
-	    chown(path, cfg->socket_uid, cfg->socket_gid) < 0) {
-		fprintf(stderr, "anycgi: chown %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int open_listeners(struct master *m)
-{
-	struct pool_config *cfg = m->cfg;
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		struct pool_listener *l = &cfg->listeners[i];
-		bool tcp = false;
-		int rc = listen_addr(l->addr, &l->fd, &tcp);
-		if (rc < 0) {
-			fprintf(stderr, "anycgi: cannot listen on %s: %s\n", l->addr,
-			        rc == -EADDRINUSE ? "in use by a live server"
-			                          : strerror(-rc));
-			return -1;
-		}
-		l->created_unix = !tcp;
-		if (!tcp && set_socket_access(cfg, l->addr + 5) < 0)
-			return -1;
-		/* Up out of the way of fds 3.. that workers receive them on. */
-		int high = fcntl(l->fd, F_DUPFD_CLOEXEC, 100);
-		if (high >= 0) {
-			close(l->fd);
-			l->fd = high;
-		}
-		/* Foreign workers (libfcgi, php-cgi) accept in blocking mode and
-		 * give up on EAGAIN; libanycgi workers make it non-blocking
-		 * themselves. The master never accepts. */
-		int fl = fcntl(l->fd, F_GETFL);
-		if (fl >= 0)
-			(void)fcntl(l->fd, F_SETFL, fl & ~O_NONBLOCK);
-	}
-	return 0;
-}
-
-static void close_listeners(struct master *m)
-{
-	struct pool_config *cfg = m->cfg;
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		struct pool_listener *l = &cfg->listeners[i];
-		if (l->fd < 0)
-			continue;
-		close(l->fd);
-		l->fd = -1;
-		if (l->created_unix)
-			(void)unlink(l->addr + 5);
-	}
-}
-
-/* The worker gets the first listener on fd 0 (FCGI_LISTENSOCK_FILENO), no
- * stdout, the master's stderr, default signal dispositions, an empty mask
- * and only the pool's environment. */
-/* Up to 10% less than limit, so that workers started together are not
- * recycled together. */
-static long long jitter(long long limit)
-{
-	return limit - (limit > 10 ? random() % (limit / 10 + 1) : 0);
-}
-
-/* The pool's environment plus the worker's own request budget, for
- * libanycgi (ANYCGI_MAX_REQUESTS) and php-cgi (PHP_FCGI_MAX_REQUESTS).
- * Other programs cannot be told; only --max-lifetime recycles them. */
-static void worker_env(const struct master *m, const char **env,
-                       char bufs[3][48])
-{
-	size_t n = 0;
-	for (; n < m->cfg->n_env; n++)
-		env[n] = m->cfg->env[n];
-	if (m->cfg->max_requests) {
-		long long budget = jitter(m->cfg->max_requests);
-		snprintf(bufs[0], 48, "ANYCGI_MAX_REQUESTS=%lld", budget);
-		snprintf(bufs[1], 48, "PHP_FCGI_MAX_REQUESTS=%lld", budget);
-		env[n++] = bufs[0];
-		env[n++] = bufs[1];
-	}
-	if (m->cfg->n_listeners > 1) {
-		/* The other listeners sit on fds 3, 4, ... (see spawn). */
-		size_t o = (size_t)snprintf(bufs[2], 48, "ANYCGI_LISTEN_FDS=");
-		for (size_t i = 1; i < m->cfg->n_listeners && o < 44; i++)
-			o += (size_t)snprintf(bufs[2] + o, 48 - o, "%s%zu",
-			                      i > 1 ? "," : "", i + 2);
-		env[n++] = bufs[2];
-	}
-	env[n] = NULL;
-}
-
-static bool needs_setup(const struct pool_config *cfg)
-{
-	return cfg->chroot_dir || cfg->user != (uid_t)-1 ||
-	       cfg->group != (gid_t)-1 ||
-	       cfg->rlimit_files >= 0 || cfg->rlimit_as >= 0 ||
-	       cfg->rlimit_nproc >= 0;
-}
-
-static int set_limit(int resource, long long value)
-{
-	struct rlimit rl = {(rlim_t)value, (rlim_t)value};
-	return value < 0 ? 0 : setrlimit(resource, &rl);
-}
-
-/* In the forked child: limits first (RLIMIT_NPROC is checked against the
- * new user), then the group, the supplementary groups and the user, in
- * the order that keeps the right to drop each. Returns -1 with errno. */
-static int drop_privileges(const struct pool_config *cfg)
-{
-	if (set_limit(RLIMIT_NOFILE, cfg->rlimit_files) < 0 ||
-	    set_limit(RLIMIT_AS, cfg->rlimit_as) < 0 ||
-	    set_limit(RLIMIT_NPROC, cfg->rlimit_nproc) < 0)
-		return -1;
-	gid_t gid = cfg->group;
-	if (gid == (gid_t)-1 && cfg->user != (uid_t)-1) {
-		struct passwd *pw = getpwuid(cfg->user);
-		gid = pw ? pw->pw_gid : (gid_t)-1;
-	}
-	/* The chroot needs root, so it comes before the user changes; the
-	 * program is then looked up inside it. */
-	if (cfg->chroot_dir && (chroot(cfg->chroot_dir) < 0 || chdir("/") < 0))
-		return -1;
-	if (gid != (gid_t)-1 && (setgroups(1, &gid) < 0 || setgid(gid) < 0))
-		return -1;
-	if (cfg->user != (uid_t)-1 && setuid(cfg->user) < 0)
-		return -1;
-	return 0;
-}
-
-/* The path with privileges to drop: fork, set up, exec. The master is
- * small, so the fork is cheap; an exec failure comes back through a pipe
- * so that the caller sees it like posix_spawn's. */
-static int spawn_forked(struct master *m, pid_t *pid, int err_fd,
-                        const char **env)
-{
-	int report[2];
-	if (pipe2(report, O_CLOEXEC) < 0)
-		return errno;
-	/* Its write end must survive the child's dup2s onto fds 3.. */
-	int high = fcntl(report[1], F_DUPFD_CLOEXEC, 100);
-	if (high >= 0) {
-		close(report[1]);
-		report[1] = high;
-	}
-	pid_t child = fork();
-	if (child < 0) {
-		int e = errno;
-		close(report[0]);
-		close(report[1]);
-		return e;
-	}
-	if (child == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		for (int sig = 1; sig < NSIG; sig++)
-			(void)signal(sig, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(m->cfg->listeners[0].fd, 0) < 0 ||
-		    dup2(m->devnull, 1) < 0 || dup2(err_fd, 2) < 0)
-			goto fail;
-		for (size_t i = 1; i < m->cfg->n_listeners; i++)
-			if (dup2(m->cfg->listeners[i].fd, (int)i + 2) < 0)
-				goto fail;
-		if (drop_privileges(m->cfg) < 0)
-			goto fail;
-		execvpe(m->cfg->argv[0], m->cfg->argv, (char *const *)env);
-fail:;
-		int e = errno;
-		(void)!write(report[1], &e, sizeof(e));
-		_exit(127);
-	}
-	close(report[1]);
-	int e = 0;
-	ssize_t n = read(report[0], &e, sizeof(e));
-	close(report[0]);
-	if (n == (ssize_t)sizeof(e)) {
-		(void)waitpid(child, NULL, 0);
-		return e;
-	}
-	*pid = child;
-	return 0;
-}
-
-static int spawn(struct master *m, pid_t *pid, int err_fd)
-{
-	const char *env[POOL_MAX_ENV + 5];
-	char bufs[3][48];
-	worker_env(m, env, bufs);
-	if (needs_setup(m->cfg))
-		return spawn_forked(m, pid, err_fd, env);
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_adddup2(&fa, m->cfg->listeners[0].fd, 0);
-	posix_spawn_file_actions_adddup2(&fa, m->devnull, 1);
-	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-	for (size_t i = 1; i < m->cfg->n_listeners; i++)
-		posix_spawn_file_actions_adddup2(&fa, m->cfg->listeners[i].fd,
-		                                 (int)i + 2);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-	int rc = posix_spawnp(pid, m->cfg->argv[0], &fa, &attr, m->cfg->argv,
-	                      (char *const *)env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	return rc;
-}
-
-static int start_worker(struct master *m, struct worker *w)
-{
-	int err_fd = output_open(&w->out);
-	if (err_fd < 0) {
-		mlog(m, "error", "pipe: %s", strerror(-err_fd));
-		return err_fd;
-	}
-	int rc = spawn(m, &w->pid, err_fd);
-	close(err_fd);
-	w->out.pid = w->pid;
-	if (rc != 0) {
-		output_close(&w->out, m->cfg->name);
-		w->pid = 0;
-		mlog(m, "error", "cannot start %s: %s", m->cfg->argv[0],
-		     strerror(rc));
-		return -rc;
-	}
-	w->started_ms = now_ms();
-	w->respawn_at_ms = 0;
-	w->retiring = false;
-	w->retire_at_ms = m->cfg->max_lifetime > 0
-	                  ? w->started_ms +
-	                    jitter((long long)(m->cfg->max_lifetime * 1000))
-	                  : 0;
-	return 0;
-}
-
-static struct worker *find_worker(struct master *m, pid_t pid)
-{
-	for (unsigned i = 0; i < m->n_slots; i++)
-		if (m->workers[i].pid == pid)
-			return &m->workers[i];
-	return NULL;
-}
-
-static void describe_status(int status, char *out, size_t cap)
-{
-	if (WIFSIGNALED(status))
-		snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(status),
-		         strsignal(WTERMSIG(status)));
-	else
-		snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
-}
-
-/* Exit status 0 is deliberate (a worker recycling itself after its
- * requests), so such a worker is replaced at once even if it was young,
- * unless it keeps doing so right after its start: /bin/true must not make
- * the master spin. */
-static bool replace_at_once(struct master *m, const struct worker *w,
-                            bool clean, long long age_ms)
-{
-	/* With --max-requests a busy worker may use its budget in a few
-	 * milliseconds: its clean exit is the plan, never a failure. */
-	bool recycled = clean && m->cfg->max_requests > 0;
-	if (recycled || age_ms >= START_GRACE_MS ||
-	    (clean && age_ms >= QUICK_EXIT_MS)) {
-		m->quick_exits = 0;
-		return true;
-	}
-	return clean && ++m->quick_exits <= QUICK_EXITS_MAX;
-}
-
-/* A worker that died is replaced at once, unless it died at start: then
- * after a delay that doubles each time, so a broken program does not spin. */
-static void on_worker_exit(struct master *m, struct worker *w, int status)
-{
-	long long now = now_ms();
-	bool at_start = now - w->started_ms < START_GRACE_MS;
-	char why[96];
-	describe_status(status, why, sizeof(why));
-	/* Its last words first, then the news of its death. */
-	output_close(&w->out, m->cfg->name);
-	w->pid = 0;
-	if (m->stopping || w->retiring) {
-		/* A retired worker's replacement is already running. */
-		mlog(m, "info", "worker %s%s", why, w->retiring ? " (retired)" : "");
-		w->respawn_at_ms = -1;
-		return;
-	}
-	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (replace_at_once(m, w, clean, now - w->started_ms)) {
-		if (!at_start || (clean && m->cfg->max_requests)) {
-			m->ever_up = true;
-			m->deaths_at_start = 0;
-			m->backoff_ms = BACKOFF_FIRST_MS;
-		}
-		mlog(m, clean ? "info" : "warning",
-		     "worker %s; starting another", why);
-		w->respawn_at_ms = 0;
-		return;
-	}
-	m->deaths_at_start++;
-	w->respawn_at_ms = now + m->backoff_ms;
-	mlog(m, "warning", "worker %s %lld ms after its start; next try in "
-	     "%u ms", why, now - w->started_ms, m->backoff_ms);
-	m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-	                                                   : m->backoff_ms * 2;
-}
-
-static void reap(struct master *m)
-{
-	int status;
-	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct worker *w = find_worker(m, pid);
-		if (w)
-			on_worker_exit(m, w, status);
-	}
-}
-
-static unsigned n_running(const struct master *m)
+static unsigned alive_all(const struct master *m)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < m->n_slots; i++)
-		n += m->workers[i].pid > 0;
+	for (const struct pool *p = m->pools; p; p = p->next)
+		n += pool_alive(p);
 	return n;
 }
 
-static void signal_workers(struct master *m, int sig)
+static bool any_reloading(const struct master *m)
 {
-	for (unsigned i = 0; i < m->n_slots; i++)
-		if (m->workers[i].pid > 0)
-			(void)kill(m->workers[i].pid, sig);
+	for (const struct pool *p = m->pools; p; p = p->next)
+		if (p->reloading)
+			return true;
+	return false;
 }
+
+static void notify_status(const struct master *m, const char *state)
+{
+	unsigned pools = 0;
+	for (const struct pool *p = m->pools; p; p = p->next)
+		pools++;
+	sd_notifyf(0, "%sSTATUS=%s: %u pools, %u workers", state,
+	           m->stopping ? "stopping" : "serving", pools, alive_all(m));
+}
+
+static struct pool *find_pool(struct master *m, const char *name)
+{
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (strcmp(pool_name(p), name) == 0)
+			return p;
+	return NULL;
+}
+
+/* Takes a pool's configuration out of an array that master_config_free
+ * will free. */
+static struct pool_config *take_config(struct pool_config *slot)
+{
+	struct pool_config *cfg = malloc(sizeof(*cfg));
+	if (!cfg)
+		return NULL;
+	*cfg = *slot;
+	memset(slot, 0, sizeof(*slot));
+	return cfg;
+}
+
+static int add_pool(struct master *m, struct pool_config *slot)
+{
+	struct pool_config *cfg = take_config(slot);
+	struct pool *p = cfg ? pool_start(cfg, m->devnull) : NULL;
+	if (!p)
+		return -1;
+	struct pool **tail = &m->pools;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = p;
+	mlog("info", pool_name(p), "serving %s with %u workers on %s",
+	     cfg->app ? cfg->app : cfg->argv[0], pool_alive(p),
+	     cfg->listeners[0].addr);
+	return 0;
+}
+
+/* ---- stopping ---- */
 
 static void begin_stop(struct master *m, bool fast)
 {
 	if (m->stopping && (!fast || strcmp(m->stopping, "fast") == 0))
 		return;
 	m->stopping = fast ? "fast" : "graceful";
-	long long wait = fast ? FAST_STOP_MS
-	                      : (long long)(m->cfg->drain_timeout * 1000);
-	m->stop_deadline_ms = now_ms() + wait;
-	mlog(m, "info", "%s stop of %u workers", m->stopping, n_running(m));
-	signal_workers(m, fast ? SIGTERM : m->cfg->stop_signal);
+	double drain = 0;
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (p->cur.cfg->drain_timeout > drain)
+			drain = p->cur.cfg->drain_timeout;
+		pool_stop(p, fast);
+	}
+	m->stop_deadline_ms = now_ms() + (fast ? FAST_STOP_MS
+	                                       : (long long)(drain * 1000) + 100);
+	mlog("info", NULL, "%s stop of %u workers", m->stopping, alive_all(m));
+	sd_notify(0, "STOPPING=1");
+}
+
+/* ---- reload ---- */
+
+/* The configuration file again; for `anycgi run`, the same command line
+ * (the program's new build is what changes). Returns 0, or -1 when the
+ * file is bad: then nothing changes. */
+static int reload(struct master *m, const char *only, char *err,
+                  size_t errlen)
+{
+	if (only && !find_pool(m, only)) {
+		snprintf(err, errlen, "no pool named %s", only);
+		return -1;
+	}
+	sd_notify(0, "RELOADING=1");
+	m->was_reloading = true;
+	if (!m->mc->config_path) {
+		for (struct pool *p = m->pools; p; p = p->next)
+			if (!only || strcmp(pool_name(p), only) == 0)
+				pool_reload(p, NULL);
+		return 0;
+	}
+	struct master_config next = {.self = m->mc->self ? strdup(m->mc->self)
+	                                                 : NULL};
+	if (config_load(m->mc->config_path, &next, err, errlen) < 0) {
+		mlog("error", NULL, "reload: %s; the running pools keep serving",
+		     err);
+		return -1;
+	}
+	for (size_t i = 0; i < next.n_pools; i++) {
+		const char *name = next.pools[i].name;
+		if (only && strcmp(name, only) != 0)
+			continue;
+		struct pool *p = find_pool(m, name);
+		if (p)
+			pool_reload(p, take_config(&next.pools[i]));
+		else if (add_pool(m, &next.pools[i]) < 0)
+			mlog("error", name, "the new pool could not start");
+	}
+	for (struct pool *p = m->pools; p && !only; p = p->next) {
+		bool kept = false;
+		for (size_t i = 0; i < next.n_pools; i++)
+			kept |= strcmp(next.pools[i].name, pool_name(p)) == 0 ||
+			        !next.pools[i].name[0];
+		if (!kept && !p->leaving) {
+			mlog("info", pool_name(p), "gone from %s: stopping it",
+			     m->mc->config_path);
+			pool_stop(p, false);
+		}
+	}
+	master_config_free(&next);
+	return 0;
+}
+
+/* ---- the control socket ---- */
+
+static void render_status(struct master *m, enum status_format fmt,
+                          const char *only, struct strbuf *out)
+{
+	size_t n_pools = 0;
+	for (struct pool *p = m->pools; p; p = p->next)
+		n_pools++;
+	struct status_pool *sp = calloc(n_pools ? n_pools : 1, sizeof(*sp));
+	struct status_listener *ls =
+		calloc((n_pools ? n_pools : 1) * POOL_MAX_LISTENERS, sizeof(*ls));
+	struct status_proc *procs = calloc(MAX_PROCS, sizeof(*procs));
+	if (!sp || !ls || !procs) {
+		sb_printf(out, "error: out of memory\n");
+		goto out;
+	}
+	size_t i = 0, used = 0;
+	for (struct pool *p = m->pools; p; p = p->next, i++) {
+		pool_status(p, &sp[i], procs + used, MAX_PROCS - used,
+		            ls + i * POOL_MAX_LISTENERS);
+		used += sp[i].n_procs;
+	}
+	struct status_snapshot snap = {
+		.master_pid = getpid(), .version = acgi_version(),
+		.started_unix = m->started_unix,
+		.uptime_s = wall_now() - m->started_unix,
+		.pools = sp, .n_pools = n_pools,
+	};
+	struct strbuf body = {0};
+	if (status_render(&snap, fmt, only, &body) < 0)
+		sb_printf(out, "error: no pool named %s\n", only);
+	else {
+		sb_printf(out, "ok\n");
+		sb_add(out, body.data ? body.data : "", body.len);
+	}
+	sb_free(&body);
+out:
+	free(sp);
+	free(ls);
+	free(procs);
+}
+
+static void list_listeners(struct master *m, struct strbuf *out)
+{
+	sb_printf(out, "ok\n");
+	for (struct pool *p = m->pools; p; p = p->next)
+		for (size_t i = 0; i < p->cur.cfg->n_listeners; i++)
+			sb_printf(out, "%s\n", p->cur.cfg->listeners[i].addr);
+	if (m->mc->status)
+		sb_printf(out, "%s\n", m->mc->status);
+}
+
+/* Splits "verb arg1 arg2" in place. */
+static int split_words(char *line, char **words, int max)
+{
+	int n = 0;
+	for (char *t = strtok(line, " \t\r"); t && n < max; t = strtok(NULL, " \t\r"))
+		words[n++] = t;
+	return n;
+}
+
+static void command(struct master *m, struct client *c, char *line)
+{
+	char *w[4] = {0};
+	int n = split_words(line, w, 4);
+	char err[512];
+	if (n >= 2 && strcmp(w[0], "status") == 0) {
+		enum status_format fmt;
+		if (status_format_parse(w[1], &fmt) < 0)
+			sb_printf(&c->out, "error: unknown format %s\n", w[1]);
+		else
+			render_status(m, fmt, n > 2 ? w[2] : NULL, &c->out);
+	} else if (n == 1 && strcmp(w[0], "listeners") == 0) {
+		list_listeners(m, &c->out);
+	} else if (!c->privileged && n >= 1 &&
+	           (strcmp(w[0], "reload") == 0 || strcmp(w[0], "stop") == 0)) {
+		sb_printf(&c->out, "error: %s needs root or the master's user\n",
+		          w[0]);
+	} else if (n >= 1 && n <= 2 && strcmp(w[0], "reload") == 0) {
+		mlog("info", NULL, "reload asked through the control socket");
+		if (reload(m, n == 2 ? w[1] : NULL, err, sizeof(err)) < 0)
+			sb_printf(&c->out, "error: %s\n", err);
+		else
+			sb_printf(&c->out, "ok\n");
+	} else if (n >= 1 && strcmp(w[0], "stop") == 0 &&
+	           (n == 1 || (n == 2 && strcmp(w[1], "now") == 0))) {
+		sb_printf(&c->out, "ok\n");
+		mlog("info", NULL, "stop asked through the control socket");
+		begin_stop(m, n == 2);
+	} else {
+		sb_printf(&c->out, "error: unknown command; try status FORMAT "
+		          "[POOL], reload [POOL], stop [now], listeners\n");
+	}
+}
+
+static void client_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	sb_free(&c->out);
+	*c = (struct client){.fd = -1};
+}
+
+static void client_accept(struct master *m)
+{
+	int fd = accept4(m->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct client *c = NULL;
+	for (int i = 0; i < MAX_CLIENTS && !c; i++)
+		if (m->clients[i].fd < 0)
+			c = &m->clients[i];
+	if (!c) {
+		close(fd);
+		return;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+	*c = (struct client){.fd = fd, .deadline_ms = now_ms() + CLIENT_MS,
+	                     .privileged = ok && (cred.uid == 0 ||
+	                                          cred.uid == geteuid())};
+}
+
+static void client_io(struct master *m, struct client *c, short revents)
+{
+	if (!c->out.len) {
+		ssize_t n = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
+		if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+			client_close(c);
+			return;
+		}
+		c->in_len += n > 0 ? (size_t)n : 0;
+		c->in[c->in_len] = '\0';
+		char *nl = strchr(c->in, '\n');
+		if (!nl && c->in_len < sizeof(c->in) - 1)
+			return;
+		if (nl)
+			*nl = '\0';
+		command(m, c, c->in);
+	}
+	(void)revents;
+	while (c->sent < c->out.len) {
+		ssize_t n = send(c->fd, c->out.data + c->sent, c->out.len - c->sent,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		c->sent += (size_t)n;
+	}
+	client_close(c);
+}
+
+/* A symlink in the registry, so that `anycgi status HOST:PORT` finds a
+ * master whose control socket lives elsewhere. */
+static void register_master(struct master *m)
+{
+	const char *reg = control_registry();
+	if (strncmp(m->ctl_path, reg, strlen(reg)) == 0)
+		return;
+	char target[PATH_MAX];
+	if (!realpath(m->ctl_path, target))
+		snprintf(target, sizeof(target), "%s", m->ctl_path);
+	snprintf(m->reg_link, sizeof(m->reg_link), "%s/master-%d.ctl", reg,
+	         (int)getpid());
+	(void)unlink(m->reg_link);
+	if (symlink(target, m->reg_link) < 0)
+		m->reg_link[0] = '\0';
+}
+
+static int open_control(struct master *m)
+{
+	if (m->mc->control)
+		snprintf(m->ctl_path, sizeof(m->ctl_path), "%s", m->mc->control);
+	else
+		control_default_path(m->mc, m->ctl_path, sizeof(m->ctl_path));
+	m->ctl_fd = control_listen(m->ctl_path);
+	if (m->ctl_fd < 0)
+		return -1;
+	register_master(m);
+	return 0;
+}
+
+static void close_control(struct master *m)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		client_close(&m->clients[i]);
+	if (m->ctl_fd >= 0) {
+		close(m->ctl_fd);
+		(void)unlink(m->ctl_path);
+	}
+	if (m->reg_link[0])
+		(void)unlink(m->reg_link);
+}
+
+/* ---- signals and children ---- */
+
+static void reap(struct master *m)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (struct pool *p = m->pools; p; p = p->next) {
+			struct worker *w = pool_find(p, pid);
+			if (w) {
+				pool_on_exit(p, w, status);
+				break;
+			}
+		}
 }
 
 static void on_signal(struct master *m)
 {
 	struct signalfd_siginfo si;
+	char err[512];
 	while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
@@ -463,170 +435,286 @@ static void on_signal(struct master *m)
 		case SIGQUIT:
 			begin_stop(m, false);
 			break;
+		case SIGHUP:
+		case SIGUSR2:
+			if (!m->stopping) {
+				mlog("info", NULL, "%s: reload",
+				     si.ssi_signo == SIGHUP ? "SIGHUP" : "SIGUSR2");
+				(void)reload(m, NULL, err, sizeof(err));
+			}
+			break;
+		case SIGUSR1:
+			mlog_reopen();
+			mlog("info", NULL, "SIGUSR1: log reopened");
+			break;
 		default:
 			break;
 		}
 	}
 }
 
-static struct worker *free_slot(struct master *m)
-{
-	for (unsigned i = 0; i < m->n_slots; i++)
-		if (m->workers[i].pid == 0 && m->workers[i].respawn_at_ms < 0)
-			return &m->workers[i];
-	return NULL;
-}
+/* ---- the loop ---- */
 
-/* --max-lifetime: a replacement starts first, then the old worker is asked
- * to finish what it has and exit, so capacity never drops. Returns ms
- * until it is due, or -1. */
-static long long retire_due(struct master *m, struct worker *w,
-                            long long now)
-{
-	if (!w->retire_at_ms || w->retiring)
-		return -1;
-	if (w->retire_at_ms > now)
-		return w->retire_at_ms - now;
-	struct worker *next = free_slot(m);
-	if (!next || start_worker(m, next) < 0)
-		return 1000; /* try again; the old one serves meanwhile */
-	mlog(m, "info", "worker %d reached its lifetime: worker %d replaces it",
-	     (int)w->pid, (int)next->pid);
-	w->retiring = true;
-	(void)kill(w->pid, m->cfg->stop_signal);
-	return -1;
-}
+struct poll_set {
+	struct pollfd fds[MAX_POLL];
+	void *who[MAX_POLL];
+	struct pool *pool[MAX_POLL];
+	size_t n;
+};
 
-/* Starts the workers that are due and retires the old ones; returns the
- * ms until the next such event, or -1. */
-static int respawn_due(struct master *m)
+static void poll_add(struct poll_set *ps, int fd, short events, void *who,
+                     struct pool *p)
 {
-	long long now = now_ms(), next = -1;
-	for (unsigned i = 0; i < m->n_slots; i++) {
-		struct worker *w = &m->workers[i];
-		if (w->pid > 0) {
-			long long t = retire_due(m, w, now);
-			if (t >= 0 && (next < 0 || t < next))
-				next = t;
-			continue;
-		}
-		if (w->respawn_at_ms < 0)
-			continue;
-		if (w->respawn_at_ms <= now) {
-			(void)start_worker(m, w);
-			continue;
-		}
-		if (next < 0 || w->respawn_at_ms - now < next)
-			next = w->respawn_at_ms - now;
-	}
-	return (int)next;
-}
-
-/* Waits up to timeout ms for a signal or a worker's output. */
-static void wait_events(struct master *m, int timeout)
-{
-	struct pollfd p[1 + 2 * 4096];
-	struct worker *who[1 + 2 * 4096];
-	nfds_t n = 0;
-	p[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
-	for (unsigned i = 0; i < m->n_slots; i++) {
-		if (m->workers[i].out.fd < 0)
-			continue;
-		who[n] = &m->workers[i];
-		p[n++] = (struct pollfd){.fd = m->workers[i].out.fd,
-		                         .events = POLLIN};
-	}
-	if (poll(p, n, timeout) <= 0)
+	if (ps->n >= MAX_POLL)
 		return;
-	for (nfds_t i = 1; i < n; i++)
-		if (p[i].revents)
-			(void)output_read(&who[i]->out, m->cfg->name);
-	if (p[0].revents)
+	ps->fds[ps->n] = (struct pollfd){.fd = fd, .events = events};
+	ps->who[ps->n] = who;
+	ps->pool[ps->n++] = p;
+}
+
+static void build_poll(struct master *m, struct poll_set *ps)
+{
+	ps->n = 0;
+	poll_add(ps, m->sigfd, POLLIN, NULL, NULL);
+	if (m->ctl_fd >= 0)
+		poll_add(ps, m->ctl_fd, POLLIN, m, NULL);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m->clients[i].fd >= 0)
+			poll_add(ps, m->clients[i].fd,
+			         m->clients[i].out.len ? POLLOUT : POLLIN,
+			         &m->clients[i], NULL);
+	for (struct pool *p = m->pools; p; p = p->next) {
+		size_t first = ps->n;
+		size_t k = pool_poll_fds(p, ps->fds + ps->n, ps->who + ps->n,
+		                         MAX_POLL - ps->n);
+		for (size_t i = 0; i < k; i++)
+			ps->pool[first + i] = p;
+		ps->n += k;
+	}
+}
+
+static void dispatch(struct master *m, struct poll_set *ps)
+{
+	/* Output first: a worker's last words come before news of its
+	 * death, which the signal fd brings. */
+	for (size_t i = 1; i < ps->n; i++) {
+		if (!ps->fds[i].revents)
+			continue;
+		if (ps->pool[i])
+			pool_poll_event(ps->pool[i], ps->who[i], ps->fds[i].revents);
+		else if (ps->who[i] == m)
+			client_accept(m);
+		else
+			client_io(m, ps->who[i], ps->fds[i].revents);
+	}
+	if (ps->fds[0].revents)
 		on_signal(m);
 }
 
-static int loop(struct master *m)
+static long long earliest(long long a, long long b)
 {
-	for (;;) {
-		int timeout = -1;
-		if (!m->stopping) {
-			if (!m->ever_up && m->deaths_at_start >= FAIL_FAST_DEATHS) {
-				mlog(m, "error", "%s keeps dying at start: giving up",
-				     m->cfg->argv[0]);
-				begin_stop(m, true);
-				return 1;
-			}
-			timeout = respawn_due(m);
-		} else {
-			if (n_running(m) == 0)
-				return 0;
-			long long left = m->stop_deadline_ms - now_ms();
-			if (left <= 0) {
-				mlog(m, "warning", "%u workers still running: "
-				     "SIGKILL", n_running(m));
-				signal_workers(m, SIGKILL);
-				m->stop_deadline_ms = now_ms() + 1000;
-				left = 1000;
-			}
-			timeout = (int)left;
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* Pools removed by a reload leave once their last worker is gone. */
+static void drop_empty_pools(struct master *m)
+{
+	for (struct pool **pp = &m->pools; *pp;) {
+		struct pool *p = *pp;
+		if (p->leaving && !m->stopping && pool_alive(p) == 0) {
+			mlog("info", pool_name(p), "stopped");
+			*pp = p->next;
+			pool_free_all(p);
+			continue;
 		}
-		wait_events(m, timeout);
+		pp = &p->next;
 	}
 }
 
-static void wait_all(struct master *m)
+/* Samples, keeps the pools at size, and says how long to sleep. */
+static long long step(struct master *m)
 {
-	/* After giving up: the last workers get the fast stop's grace. */
-	while (n_running(m) > 0 && now_ms() < m->stop_deadline_ms)
-		wait_events(m, 100);
-	signal_workers(m, SIGKILL);
-	reap(m);
+	long long now = now_ms();
+	bool busy = false;
+	if (now >= m->next_sample_ms) {
+		for (struct pool *p = m->pools; p; p = p->next) {
+			pool_sample(p, now);
+			busy |= pool_busy_ticking(p);
+		}
+		m->next_sample_ms = now + (busy ? TICK_BUSY_MS : TICK_MS);
+	}
+	long long timeout = m->next_sample_ms - now;
+	for (struct pool *p = m->pools; p; p = p->next)
+		timeout = earliest(timeout, pool_maintain(p, now));
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms)
+			client_close(&m->clients[i]);
+	if (m->was_reloading && !any_reloading(m)) {
+		m->was_reloading = false;
+		notify_status(m, "READY=1\n");
+	}
+	drop_empty_pools(m);
+	return timeout < 0 ? TICK_MS : timeout;
+}
+
+static bool stop_step(struct master *m, long long *timeout)
+{
+	if (alive_all(m) == 0)
+		return true;
+	long long left = m->stop_deadline_ms - now_ms();
+	if (left <= 0) {
+		mlog("warning", NULL, "%u workers still running: SIGKILL",
+		     alive_all(m));
+		for (struct pool *p = m->pools; p; p = p->next)
+			pool_kill(p);
+		m->stop_deadline_ms = now_ms() + 1000;
+		left = 1000;
+	}
+	*timeout = left;
+	return false;
+}
+
+static void give_up_if_hopeless(struct master *m)
+{
+	for (struct pool *p = m->pools; p && !m->stopping; p = p->next)
+		if (pool_hopeless(p)) {
+			mlog("error", pool_name(p), "%s keeps dying at start: giving up",
+			     p->cur.cfg->argv[0]);
+			m->exit_code = 1;
+			begin_stop(m, true);
+		}
+}
+
+static void loop(struct master *m)
+{
+	static struct poll_set ps;
+	for (;;) {
+		give_up_if_hopeless(m);
+		long long timeout;
+		if (!m->stopping) {
+			timeout = step(m);
+		} else {
+			for (struct pool *p = m->pools; p; p = p->next)
+				(void)pool_maintain(p, now_ms());
+			if (stop_step(m, &timeout))
+				return;
+		}
+		build_poll(m, &ps);
+		if (poll(ps.fds, ps.n, (int)(timeout > 60000 ? 60000 : timeout)) > 0)
+			dispatch(m, &ps);
+	}
+}
+
+/* ---- setting up ---- */
+
+static int block_signals(struct master *m)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
+	                    SIGUSR2};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* A control client that goes away must not kill the master. */
+	signal(SIGPIPE, SIG_IGN);
+	m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return m->sigfd < 0 ? -1 : 0;
+}
+
+/* --status ADDR: a pool of its own, the built-in status app, which asks
+ * the control socket for each page; unprivileged when the master is
+ * root. */
+static int add_status_pool(struct master *m)
+{
+	if (!m->mc->status)
+		return 0;
+	struct pool_config cfg;
+	pool_defaults(&cfg);
+	char err[512], env[PATH_MAX + 32];
+	snprintf(env, sizeof(env), "ANYCGI_CONTROL=%s", m->ctl_path);
+	struct passwd *nobody = geteuid() == 0 ? getpwnam("nobody") : NULL;
+	if (pool_option(&cfg, "name", "anycgi-status", err, sizeof(err)) < 0 ||
+	    pool_option(&cfg, "fastcgi", m->mc->status, err, sizeof(err)) < 0 ||
+	    pool_option(&cfg, "app", "status", err, sizeof(err)) < 0 ||
+	    pool_option(&cfg, "program", m->mc->self, err, sizeof(err)) < 0 ||
+	    pool_option(&cfg, "arg", "__app", err, sizeof(err)) < 0 ||
+	    pool_option(&cfg, "arg", "status", err, sizeof(err)) < 0 ||
+	    pool_option(&cfg, "env", env, err, sizeof(err)) < 0 ||
+	    (nobody && pool_option(&cfg, "user", "nobody", err, sizeof(err)) < 0) ||
+	    pool_finish(&cfg, err, sizeof(err)) < 0) {
+		mlog("error", NULL, "--status %s: %s", m->mc->status, err);
+		pool_free(&cfg);
+		return -1;
+	}
+	return add_pool(m, &cfg);
+}
+
+static int start(struct master *m)
+{
+	m->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (block_signals(m) < 0 || m->devnull < 0) {
+		mlog("error", NULL, "start: %s", strerror(errno));
+		return -1;
+	}
+	if (mlog_open(m->mc->log) < 0) {
+		fprintf(stderr, "anycgi: --log %s: %s\n", m->mc->log,
+		        strerror(errno));
+		return -1;
+	}
+	listeners_take_systemd();
+	srandom((unsigned)getpid() ^ (unsigned)now_ms());
+	/* The listeners first: a live server on one of them is the error
+	 * to report, not its control socket. */
+	for (size_t i = 0; i < m->mc->n_pools; i++)
+		if (listeners_open(&m->mc->pools[i]) < 0)
+			return -1;
+	if (open_control(m) < 0)
+		return -1;
+	for (size_t i = 0; i < m->mc->n_pools; i++)
+		if (add_pool(m, &m->mc->pools[i]) < 0)
+			return -1;
+	if (add_status_pool(m) < 0)
+		return -1;
+	notify_status(m, "READY=1\n");
+	return 0;
 }
 
 int master_run(struct master_config *mc)
 {
-	struct pool_config *cfg = &mc->pools[0];
-	struct master m = {.cfg = cfg, .sigfd = -1, .devnull = -1,
-	                   .backoff_ms = BACKOFF_FIRST_MS};
-	int rc = 1;
-	sigset_t set;
-	sigemptyset(&set);
-	const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	srandom((unsigned)getpid() ^ (unsigned)now_ms());
-	m.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	m.n_slots = 2 * cfg->workers;
-	m.workers = calloc(m.n_slots, sizeof(*m.workers));
-	if (m.sigfd < 0 || m.devnull < 0 || !m.workers) {
-		perror("anycgi");
-		goto out;
+	struct master m = {.mc = mc, .sigfd = -1, .devnull = -1, .ctl_fd = -1,
+	                   .started_unix = wall_now()};
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		m.clients[i].fd = -1;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (!mc->self && n > 0) {
+		self[n] = '\0';
+		mc->self = strdup(self);
 	}
-	for (unsigned i = 0; i < m.n_slots; i++) {
-		m.workers[i].out.fd = -1;
-		m.workers[i].respawn_at_ms = i < cfg->workers ? 0 : -1;
+	if (start(&m) == 0) {
+		loop(&m);
+	} else {
+		m.exit_code = 1;
+		begin_stop(&m, true);
+		long long timeout;
+		while (!stop_step(&m, &timeout)) {
+			(void)poll(NULL, 0, timeout > 50 ? 50 : (int)timeout);
+			reap(&m);
+		}
 	}
-	if (open_listeners(&m) < 0)
-		goto out;
-	/* A program that cannot be started at all fails the command now. */
-	if (start_worker(&m, &m.workers[0]) < 0)
-		goto out;
-	mlog(&m, "info", "serving %s with %u workers on %s", cfg->argv[0],
-	     cfg->workers, cfg->listeners[0].addr);
-	rc = loop(&m);
-	if (rc != 0)
-		wait_all(&m);
-out:
-	close_listeners(&m);
+	while (m.pools) {
+		struct pool *p = m.pools;
+		m.pools = p->next;
+		pool_free_all(p);
+	}
+	for (size_t i = 0; i < mc->n_pools; i++)
+		listeners_close(&mc->pools[i]);
+	close_control(&m);
 	if (m.sigfd >= 0)
 		close(m.sigfd);
 	if (m.devnull >= 0)
 		close(m.devnull);
-	for (unsigned i = 0; m.workers && i < m.n_slots; i++)
-		output_close(&m.workers[i].out, cfg->name);
-	free(m.workers);
 	master_config_free(mc);
-	return rc;
+	return m.exit_code;
 }

@@ -5,9 +5,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "mlog.h"
 #include "output.h"
 
 int output_open(struct worker_output *o)
@@ -29,12 +29,7 @@ static void emit(const struct worker_output *o, const char *pool,
 	                 "pid %d: ", (int)getpid(), pool, (int)o->pid);
 	if (n < 0)
 		return;
-	struct iovec iov[3] = {
-		{prefix, (size_t)n < sizeof(prefix) ? (size_t)n : sizeof(prefix) - 1},
-		{(void *)line, len},
-		{"\n", 1},
-	};
-	(void)!writev(STDERR_FILENO, iov, 3);
+	mlog_line(prefix, line, len);
 }
 
 /* Logs every complete line in buf and keeps the rest; a full buffer with

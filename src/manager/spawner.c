@@ -1,0 +1,246 @@
+/* Starting worker processes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawner.h"
+
+enum { ENV_EXTRA = 8, ENV_BUF = 320 };
+
+/* Up to 10% less than limit, so that workers started together are not
+ * recycled together. */
+static long long jitter(long long limit)
+{
+	return limit - (limit > 10 ? random() % (limit / 10 + 1) : 0);
+}
+
+struct worker_env {
+	const char *vars[POOL_MAX_ENV + 2 + ENV_EXTRA];
+	char bufs[ENV_EXTRA][ENV_BUF];
+	size_t n, nb;
+};
+
+static void env_add(struct worker_env *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void env_add(struct worker_env *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(e->bufs[e->nb], ENV_BUF, fmt, ap);
+	va_end(ap);
+	if (n > 0 && n < ENV_BUF)
+		e->vars[e->n++] = e->bufs[e->nb++];
+}
+
+/* The pool's environment plus what libanycgi (and php-cgi) are told: the
+ * request budget (ANYCGI_MAX_REQUESTS, PHP_FCGI_MAX_REQUESTS; other
+ * programs cannot be told, only --max-lifetime recycles them), the other
+ * listeners, the scoreboard, the ping path and the request timeout. */
+static void build_env(const struct pool_config *cfg, int sb_fd,
+                      struct worker_env *e)
+{
+	e->n = e->nb = 0;
+	for (size_t i = 0; i < cfg->n_env; i++)
+		e->vars[e->n++] = cfg->env[i];
+	if (cfg->max_requests) {
+		long long budget = jitter(cfg->max_requests);
+		env_add(e, "ANYCGI_MAX_REQUESTS=%lld", budget);
+		env_add(e, "PHP_FCGI_MAX_REQUESTS=%lld", budget);
+	}
+	if (cfg->n_listeners > 1) {
+		char list[64] = "";
+		size_t o = 0;
+		for (size_t i = 1; i < cfg->n_listeners; i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%zu",
+			                      i > 1 ? "," : "", i + 2);
+		env_add(e, "ANYCGI_LISTEN_FDS=%s", list);
+	}
+	if (sb_fd >= 0)
+		env_add(e, "ANYCGI_SCOREBOARD_FD=%zu", cfg->n_listeners + 2);
+	if (cfg->ping_path)
+		env_add(e, "ANYCGI_PING_PATH=%s", cfg->ping_path);
+	if (cfg->request_timeout > 0)
+		env_add(e, "ANYCGI_REQUEST_TIMEOUT=%g", cfg->request_timeout);
+	e->vars[e->n] = NULL;
+}
+
+static bool needs_setup(const struct pool_config *cfg)
+{
+	return cfg->chroot_dir || cfg->user != (uid_t)-1 ||
+	       cfg->group != (gid_t)-1 ||
+	       cfg->rlimit_files >= 0 || cfg->rlimit_as >= 0 ||
+	       cfg->rlimit_nproc >= 0;
+}
+
+static int set_limit(int resource, long long value)
+{
+	struct rlimit rl = {(rlim_t)value, (rlim_t)value};
+	return value < 0 ? 0 : setrlimit(resource, &rl);
+}
+
+/* In the forked child: limits first (RLIMIT_NPROC is checked against the
+ * new user), then the group, the supplementary groups and the user, in
+ * the order that keeps the right to drop each. Returns -1 with errno. */
+static int drop_privileges(const struct pool_config *cfg)
+{
+	if (set_limit(RLIMIT_NOFILE, cfg->rlimit_files) < 0 ||
+	    set_limit(RLIMIT_AS, cfg->rlimit_as) < 0 ||
+	    set_limit(RLIMIT_NPROC, cfg->rlimit_nproc) < 0)
+		return -1;
+	gid_t gid = cfg->group;
+	if (gid == (gid_t)-1 && cfg->user != (uid_t)-1) {
+		struct passwd *pw = getpwuid(cfg->user);
+		gid = pw ? pw->pw_gid : (gid_t)-1;
+	}
+	/* The chroot needs root, so it comes before the user changes; the
+	 * program is then looked up inside it. */
+	if (cfg->chroot_dir && (chroot(cfg->chroot_dir) < 0 || chdir("/") < 0))
+		return -1;
+	if (gid != (gid_t)-1 && (setgroups(1, &gid) < 0 || setgid(gid) < 0))
+		return -1;
+	if (cfg->user != (uid_t)-1 && setuid(cfg->user) < 0)
+		return -1;
+	return 0;
+}
+
+/* The fds a worker gets: [0] listener, [1] /dev/null, [2] stderr pipe,
+ * [3..] the other listeners, then the scoreboard. */
+static size_t child_fds(const struct pool_config *cfg, int devnull,
+                        int err_fd, int sb_fd, int *fds)
+{
+	size_t n = 0;
+	fds[n++] = cfg->listeners[0].fd;
+	fds[n++] = devnull;
+	fds[n++] = err_fd;
+	for (size_t i = 1; i < cfg->n_listeners; i++)
+		fds[n++] = cfg->listeners[i].fd;
+	if (sb_fd >= 0)
+		fds[n++] = sb_fd;
+	return n;
+}
+
+/* The path with privileges to drop: fork, set up, exec. The master is
+ * small, so the fork is cheap; an exec failure comes back through a pipe
+ * so that the caller sees it like posix_spawn's. The fds to place are all
+ * at 100 and up or at 0..2 (listeners moved high, pipes high), so the
+ * dup2s in order never overwrite one not yet placed. */
+static int spawn_forked(const struct pool_config *cfg, const int *fds,
+                        size_t n_fds, struct worker_env *env, pid_t *pid)
+{
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0)
+		return errno;
+	int high = fcntl(report[1], F_DUPFD_CLOEXEC, 100);
+	if (high >= 0) {
+		close(report[1]);
+		report[1] = high;
+	}
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(report[0]);
+		close(report[1]);
+		return e;
+	}
+	if (child == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		for (int sig = 1; sig < NSIG; sig++)
+			(void)signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (size_t i = 0; i < n_fds; i++)
+			if (dup2(fds[i], (int)i) < 0)
+				goto fail;
+		if (drop_privileges(cfg) < 0)
+			goto fail;
+		execvpe(cfg->argv[0], cfg->argv, (char *const *)env->vars);
+fail:;
+		int e = errno;
+		(void)!write(report[1], &e, sizeof(e));
+		_exit(127);
+	}
+	close(report[1]);
+	int e = 0;
+	ssize_t n = read(report[0], &e, sizeof(e));
+	close(report[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		(void)waitpid(child, NULL, 0);
+		return e;
+	}
+	*pid = child;
+	return 0;
+}
+
+/* The dup2s run in order, so a source fd below n_fds would be overwritten
+ * before its turn: such sources get a copy at 100 and up. Returns a mask
+ * of the copies made. */
+static unsigned raise_fds(int *fds, size_t n_fds)
+{
+	unsigned copies = 0;
+	for (size_t i = 0; i < n_fds; i++) {
+		if (fds[i] >= (int)n_fds)
+			continue;
+		int high = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
+		if (high >= 0) {
+			fds[i] = high;
+			copies |= 1u << i;
+		}
+	}
+	return copies;
+}
+
+static void drop_copies(const int *fds, size_t n_fds, unsigned copies)
+{
+	for (size_t i = 0; i < n_fds; i++)
+		if (copies & (1u << i))
+			close(fds[i]);
+}
+
+static int spawn_plain(const struct pool_config *cfg, const int *fds,
+                       size_t n_fds, struct worker_env *env, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	for (size_t i = 0; i < n_fds; i++)
+		posix_spawn_file_actions_adddup2(&fa, fds[i], (int)i);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+	int rc = posix_spawnp(pid, cfg->argv[0], &fa, &attr, cfg->argv,
+	                      (char *const *)env->vars);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+int spawn_worker(const struct pool_config *cfg, int devnull, int err_fd,
+                 int sb_fd, pid_t *pid)
+{
+	struct worker_env env;
+	build_env(cfg, sb_fd, &env);
+	int fds[POOL_MAX_LISTENERS + 3];
+	size_t n_fds = child_fds(cfg, devnull, err_fd, sb_fd, fds);
+	unsigned copies = raise_fds(fds, n_fds);
+	int rc = needs_setup(cfg) ? spawn_forked(cfg, fds, n_fds, &env, pid)
+	                          : spawn_plain(cfg, fds, n_fds, &env, pid);
+	drop_copies(fds, n_fds, copies);
+	return rc;
+}

@@ -1,0 +1,20 @@
+/* Starting one worker process of a pool. */
+#ifndef ACGI_MANAGER_SPAWNER_H
+#define ACGI_MANAGER_SPAWNER_H
+
+#include <sys/types.h>
+
+#include "master.h"
+
+/* The worker gets the pool's first listener on fd 0 (libfcgi's
+ * FCGI_LISTENSOCK_FILENO), /dev/null on fd 1, err_fd on fd 2, the other
+ * listeners on fds 3.. (ANYCGI_LISTEN_FDS) and its scoreboard page after
+ * them (ANYCGI_SCOREBOARD_FD); default signal dispositions, an empty mask
+ * and only the pool's environment plus what the master tells libanycgi.
+ * With a user, group, chroot or rlimits it is forked and set up before the
+ * exec; otherwise posix_spawn (vfork) keeps a big master cheap.
+ * Returns 0 with *pid set, or an errno value (the exec's included). */
+int spawn_worker(const struct pool_config *cfg, int devnull, int err_fd,
+                 int sb_fd, pid_t *pid);
+
+#endif
