@@ -130,9 +130,10 @@ static int add_pool(struct master *m, struct pool_config *slot)
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = p;
-	mlog("info", pool_name(p), "serving %s with %u workers on %s",
-	     cfg->app ? cfg->app : cfg->argv[0], pool_alive(p),
-	     cfg->listeners[0].addr);
+	mlog("info", pool_name(p), "serving %s on %s (%s, %u workers)",
+	     cfg->app ? cfg->app : cfg->argv[0], cfg->listeners[0].addr,
+	     cfg->mode == MODE_STATIC ? "static" : cfg->mode == MODE_DYNAMIC
+	     ? "dynamic" : "ondemand", cfg->workers);
 	return 0;
 }
 
@@ -171,7 +172,7 @@ static int reload(struct master *m, const char *only, char *err,
 	m->was_reloading = true;
 	if (!m->mc->config_path) {
 		for (struct pool *p = m->pools; p; p = p->next)
-			if (!only || strcmp(pool_name(p), only) == 0)
+			if (only ? strcmp(pool_name(p), only) == 0 : !p->internal)
 				pool_reload(p, NULL);
 		return 0;
 	}
@@ -197,7 +198,7 @@ static int reload(struct master *m, const char *only, char *err,
 		for (size_t i = 0; i < next.n_pools; i++)
 			kept |= strcmp(next.pools[i].name, pool_name(p)) == 0 ||
 			        !next.pools[i].name[0];
-		if (!kept && !p->leaving) {
+		if (!kept && !p->leaving && !p->internal) {
 			mlog("info", pool_name(p), "gone from %s: stopping it",
 			     m->mc->config_path);
 			pool_stop(p, false);
@@ -647,7 +648,13 @@ static int add_status_pool(struct master *m)
 		pool_free(&cfg);
 		return -1;
 	}
-	return add_pool(m, &cfg);
+	if (add_pool(m, &cfg) < 0)
+		return -1;
+	struct pool *p = m->pools;
+	while (p->next)
+		p = p->next;
+	p->internal = true;
+	return 0;
 }
 
 static int start(struct master *m)

@@ -868,10 +868,10 @@ static const char *state_name(const struct pool *p, const struct worker *w,
 		return names[w->snap.state];
 	if (p->libanycgi)
 		return "starting";
-	if (w->ps_ok && w->ps.accepting)
-		return "accepting";
+	/* A foreign program: /proc shows it waiting in accept, or nothing
+	 * the master can tell apart. */
 	(void)now;
-	return "unknown";
+	return w->ps_ok && w->ps.accepting ? "idle" : "unknown";
 }
 
 static void proc_status(const struct pool *p, const struct worker *w,

@@ -62,6 +62,8 @@ struct pool {
 	struct pool_config *queued; /* a reload asked for during one */
 	bool queued_same;          /* ... with the current configuration */
 	bool leaving;              /* removed by a reload, or stopping */
+	bool internal;             /* the status listener's pool: not in the
+	                              configuration file, not reloaded */
 	struct worker *workers;
 	bool libanycgi;            /* its workers have shown a scoreboard */
 	bool demand;               /* ondemand: a listener was readable */
