@@ -168,7 +168,7 @@ static int scan_registry(const char *addr, char *out, size_t cap)
 static int find_master(const char *addr, char *out, size_t cap)
 {
 	const char *path = strncmp(addr, "unix:", 5) == 0 ? addr + 5
-	                   : addr[0] == '/' || addr[0] == '.' ? addr : NULL;
+	                   : strchr(addr, '/') ? addr : NULL;
 	if (path) {
 		size_t n = strlen(path);
 		if (n > 4 && strcmp(path + n - 4, ".ctl") == 0 && is_socket(path)) {

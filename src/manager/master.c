@@ -183,26 +183,27 @@ static int reload(struct master *m, const char *only, char *err,
 		     err);
 		return -1;
 	}
-	for (size_t i = 0; i < next.n_pools; i++) {
-		const char *name = next.pools[i].name;
-		if (only && strcmp(name, only) != 0)
-			continue;
-		struct pool *p = find_pool(m, name);
-		if (p)
-			pool_reload(p, take_config(&next.pools[i]));
-		else if (add_pool(m, &next.pools[i]) < 0)
-			mlog("error", name, "the new pool could not start");
-	}
+	/* Pools gone from the file stop gracefully (before the others are
+	 * taken out of next, while their names are still there). */
 	for (struct pool *p = m->pools; p && !only; p = p->next) {
 		bool kept = false;
 		for (size_t i = 0; i < next.n_pools; i++)
-			kept |= strcmp(next.pools[i].name, pool_name(p)) == 0 ||
-			        !next.pools[i].name[0];
+			kept |= strcmp(next.pools[i].name, pool_name(p)) == 0;
 		if (!kept && !p->leaving && !p->internal) {
 			mlog("info", pool_name(p), "gone from %s: stopping it",
 			     m->mc->config_path);
 			pool_stop(p, false);
 		}
+	}
+	for (size_t i = 0; i < next.n_pools; i++) {
+		const char *name = next.pools[i].name;
+		if (only && strcmp(name, only) != 0)
+			continue;
+		struct pool *p = find_pool(m, name);
+		if (p && !p->leaving)
+			pool_reload(p, take_config(&next.pools[i]));
+		else if (!p && add_pool(m, &next.pools[i]) < 0)
+			mlog("error", name, "the new pool could not start");
 	}
 	master_config_free(&next);
 	return 0;

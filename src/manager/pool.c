@@ -203,7 +203,7 @@ struct pool *pool_start(struct pool_config *cfg, int devnull)
 	struct pool *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	gen_init(&p->cur, 1, cfg);
+	gen_init(&p->cur, p->last_gen = 1, cfg);
 	p->devnull = devnull;
 	p->started_unix = wall_now();
 	snprintf(p->health, sizeof(p->health), "ok");
@@ -281,7 +281,8 @@ static void on_unplanned_exit(struct pool *p, struct generation *g,
 	char why[96];
 	describe_status(status, why, sizeof(why));
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	long long age = now - w->started_ms;
+	/* A worker that was serving died of a request, not at its start. */
+	long long age = w->was_ready ? START_GRACE_MS : now - w->started_ms;
 	if (!clean)
 		p->crashes++;
 	if (replace_at_once(g, clean, age)) {
@@ -308,8 +309,11 @@ void pool_on_exit(struct pool *p, struct worker *w, int status)
 	/* Its last words first, then the news of its death. */
 	output_close(&w->out, pool_name(p));
 	struct acgi_scoreboard last;
-	if (sb_read(w, &last) && last.requests > w->counted)
-		p->requests += last.requests - w->counted;
+	if (sb_read(w, &last)) {
+		if (last.requests > w->counted)
+			p->requests += last.requests - w->counted;
+		w->was_ready |= last.ready || last.requests > 0;
+	}
 	struct generation *g = gen_of(p, w);
 	if (w->retiring || p->leaving || !g) {
 		char why[96];
@@ -374,9 +378,16 @@ static void sample_worker(struct pool *p, struct worker *w, long long now)
 			w->counted = w->snap.requests;
 		}
 	}
-	/* /proc: the only view of a foreign program; for libanycgi ones, RSS
-	 * and CPU for the status page. */
-	w->ps_ok = proc_sample(w->pid, &w->ps) == 0;
+	/* /proc: the only view of a foreign program (some 30 us a worker);
+	 * a libanycgi worker's RSS and CPU are read when status asks. */
+	if (!w->snap_ok)
+		w->ps_ok = proc_sample(w->pid, &w->ps) == 0;
+	if (is_ready(p, w, now)) {
+		w->was_ready = true;
+		struct generation *g = gen_of(p, w);
+		if (g)
+			g->ever_up = true;
+	}
 	enum activity a = activity(p, w, now);
 	if (a == ACT_IDLE) {
 		w->busy_since_ms = 0;
@@ -488,7 +499,7 @@ static void reload_begin(struct pool *p, struct pool_config *cfg)
 			return;
 		}
 	}
-	gen_init(&p->new, p->cur.id + 1, next);
+	gen_init(&p->new, ++p->last_gen, next);
 	unsigned alive = count_gen(p, p->cur.id, false, now);
 	unsigned want = next->mode == MODE_STATIC ? next->workers
 	                : alive > next->workers ? alive : next->workers;
@@ -805,13 +816,23 @@ unsigned pool_alive(const struct pool *p)
 
 bool pool_hopeless(const struct pool *p)
 {
-	return !p->cur.ever_up && p->cur.deaths_at_start >= FAIL_FAST_DEATHS;
+	if (p->cur.ever_up || p->cur.deaths_at_start < FAIL_FAST_DEATHS)
+		return false;
+	/* A worker alive past its start proves the program can run, even if
+	 * no sample saw it yet. */
+	long long now = mono_ms();
+	for (const struct worker *w = p->workers; w; w = w->next)
+		if (w->pid > 0 && w->gen == p->cur.id &&
+		    now - w->started_ms >= START_GRACE_MS)
+			return false;
+	return true;
 }
 
 bool pool_busy_ticking(const struct pool *p)
 {
 	const struct pool_config *cfg = p->cur.cfg;
-	return p->reloading || cfg->mode != MODE_STATIC ||
+	/* Until a worker was seen ready, a death counts as one at start. */
+	return p->reloading || !p->cur.ever_up || cfg->mode != MODE_STATIC ||
 	       cfg->request_timeout > 0 || cfg->slow_log > 0;
 }
 
@@ -913,6 +934,8 @@ void pool_status(struct pool *p, struct status_pool *sp,
 	for (struct worker *w = p->workers; w && n < cap_procs; w = w->next) {
 		if (w->pid <= 0)
 			continue;
+		if (w->snap_ok)
+			w->ps_ok = proc_sample(w->pid, &w->ps) == 0;
 		proc_status(p, w, now, wall, &procs[n++]);
 		enum activity a = activity(p, w, now);
 		idle += a != ACT_BUSY;

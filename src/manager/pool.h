@@ -39,6 +39,8 @@ struct worker {
 	int64_t timed_req;         /* the request being timed out */
 	int64_t slow_req;          /* the request already slow-logged */
 	uint64_t counted;          /* its requests already in the pool's sum */
+	bool was_ready;            /* seen ready or serving: its death is not
+	                              a death at start */
 	struct worker_output out;
 };
 
@@ -57,6 +59,7 @@ struct pool {
 	struct pool *next;
 	struct generation cur;
 	struct generation new;     /* while reloading */
+	unsigned last_gen;         /* generation numbers are never reused */
 	bool reloading;
 	long long reload_started_ms;
 	struct pool_config *queued; /* a reload asked for during one */
