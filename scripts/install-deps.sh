@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages that anycgi's build, tests and CI need:
-# the toolchain, cmocka, and the peers the end-to-end tests start (nginx,
-# spawn-fcgi, cgi-fcgi, curl, wrk). Idempotent, non-interactive, and quick
+# the toolchain, cmocka, libinih and libsystemd, and the peers the
+# end-to-end tests start (nginx, spawn-fcgi, cgi-fcgi, php-cgi, curl, wrk,
+# headless chromium for the status page). Idempotent, non-interactive, and quick
 # when everything is there already (no apt-get update then). Run as root.
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config clang libcmocka-dev
-nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi python3-pytest curl wrk"
+libinih-dev libsystemd-dev
+nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi python3-pytest curl wrk
+chromium util-linux"
 
 missing=""
 for p in $PACKAGES; do
