@@ -269,6 +269,17 @@ static void answer_get_values(struct conn *c)
 	buf_free(&c->gv);
 }
 
+/* What the application takes, not this one process: a web server that
+ * asks sizes its connections to the whole pool, whose live size the
+ * master publishes on the scoreboard. */
+static unsigned long long pool_wide(const acgi_server *s, uint64_t n)
+{
+	uint32_t workers = scoreboard_pool_workers(s);
+	if (workers == 0)
+		return n;
+	return n > UINT64_MAX / workers ? UINT64_MAX : n * workers;
+}
+
 /* FastCGI 1.0, section 4.1: answer only the names we know, truthfully. */
 static void on_get_value(struct conn *c, const uint8_t *name, size_t len)
 {
@@ -278,12 +289,12 @@ static void on_get_value(struct conn *c, const uint8_t *name, size_t len)
 	if (len == 14 && memcmp(name, "FCGI_MAX_CONNS", 14) == 0) {
 		known = "FCGI_MAX_CONNS";
 		snprintf(value, sizeof(value), "%llu",
-		         (unsigned long long)s->limits[ACGI_LIMIT_CONNS]);
+		         pool_wide(s, s->limits[ACGI_LIMIT_CONNS]));
 	} else if (len == 13 && memcmp(name, "FCGI_MAX_REQS", 13) == 0) {
 		known = "FCGI_MAX_REQS";
 		snprintf(value, sizeof(value), "%llu",
-		         (unsigned long long)(s->limits[ACGI_LIMIT_CONNS] *
-		                              conn_slots(s)));
+		         pool_wide(s, s->limits[ACGI_LIMIT_CONNS] *
+		                      conn_slots(s)));
 	} else if (len == 15 && memcmp(name, "FCGI_MPXS_CONNS", 15) == 0) {
 		known = "FCGI_MPXS_CONNS";
 		snprintf(value, sizeof(value), "%d", conn_slots(s) > 1);
@@ -676,6 +687,8 @@ static void new_conn(acgi_server *s, int fd)
 		return;
 	}
 	list_push(&s->conns, c);
+	if (s->sb)
+		scoreboard_add(s, &s->sb->connections, 1);
 	if (++s->n_conns >= s->limits[ACGI_LIMIT_CONNS])
 		loop_listeners_arm(s, false);
 }

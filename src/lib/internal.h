@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "fcgi.h"
 #include "scgi.h"
+#include "scoreboard.h"
 
 enum {
 	CONN_READ_SIZE = 65536,   /* bytes asked of one read() */
@@ -76,6 +77,11 @@ struct acgi_server {
 	size_t n_web_addrs;       /* 0: accept every TCP peer */
 	acgi_request *cgi_req;    /* CGI mode: the one request, until taken */
 	bool cgi_taken;
+	char *ping_path;          /* ANYCGI_PING_PATH, or NULL */
+	struct acgi_scoreboard *sb; /* the master's page, or NULL: unmanaged */
+	struct acgi_request *fl_head; /* with sb: the requests in flight, */
+	struct acgi_request *fl_tail; /* oldest first (the page shows it) */
+	long long timeout_ms;     /* ANYCGI_REQUEST_TIMEOUT, 0: not given */
 };
 
 struct conn {
@@ -156,6 +162,11 @@ struct acgi_request {
 	bool err_used;            /* FCGI_STDERR was written */
 	struct buf out;           /* staged STDOUT bytes */
 	int write_error;          /* first write failure */
+	/* scoreboard (only with one) */
+	bool in_flight;           /* on the server's fl_ list */
+	uint8_t sb_state;         /* ACGI_SB_READING, HANDLING or WRITING */
+	long long start_ms;       /* when it began (CLOCK_MONOTONIC) */
+	struct acgi_request *fl_next, *fl_prev; /* the server's fl_ list */
 };
 
 /* log.c */
@@ -203,7 +214,25 @@ void req_input(acgi_request *r, enum stream_id which, const uint8_t *data,
 void req_input_end(acgi_request *r, enum stream_id which);
 void req_input_error(acgi_request *r, int error);
 void req_answer_error(acgi_request *r, int error, const char *reason);
+void req_answer_ping(acgi_request *r);
 int req_end(acgi_request *r, int app_status);
+
+/* scoreboard.c. Request calls need r->in_flight, the others s->sb (but
+ * _open, _close, _pool_workers): callers test it, so an unmanaged worker
+ * pays one test. All run under the server lock. */
+void scoreboard_open(acgi_server *s);
+void scoreboard_close(acgi_server *s);
+void scoreboard_set_ready(acgi_server *s, bool ready);
+void scoreboard_add(acgi_server *s, uint64_t *counter, uint64_t n);
+void scoreboard_req_begin(acgi_request *r);
+void scoreboard_req_named(acgi_request *r);
+void scoreboard_req_state(acgi_request *r, uint8_t state);
+void scoreboard_req_end(acgi_request *r, bool finished);
+uint32_t scoreboard_pool_workers(const acgi_server *s);
+
+/* watchdog.c */
+int watchdog_start(acgi_server *s);
+void watchdog_stop(void);
 
 /* cgi.c */
 acgi_request *cgi_request_from_env(acgi_server *s);

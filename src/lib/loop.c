@@ -73,6 +73,8 @@ static void on_stop(acgi_server *s)
 		return;
 	s->stopping = true;
 	s->stop_ms = loop_now_ms();
+	if (s->sb)
+		scoreboard_set_ready(s, false);
 	loop_listeners_arm(s, false);
 	(void)conn_close_idle(s, false);
 	lib_log(s, ACGI_LOG_INFO, "stopping: %zu requests in flight",

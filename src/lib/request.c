@@ -29,6 +29,8 @@ acgi_request *req_new(acgi_server *s, struct conn *c, acgi_protocol proto)
 	if (c) {
 		c->refs++;
 		s->n_live++;
+		if (s->sb)
+			scoreboard_req_begin(r);
 	}
 	return r;
 }
@@ -47,6 +49,8 @@ void req_free(acgi_request *r)
 			c->sreq = NULL;
 		conn_unref(c);
 	}
+	if (r->in_flight) /* never ended: its connection went */
+		scoreboard_req_end(r, false);
 	if (r->dispatched && r->proto != ACGI_PROTO_CGI &&
 	    ++r->srv->n_served == r->srv->max_requests) {
 		lib_log(r->srv, ACGI_LOG_INFO, "served %llu requests: stopping",
@@ -171,6 +175,22 @@ static int parse_length(const char *v, int64_t *out)
 	return 0;
 }
 
+/* The request's path: SCRIPT_NAME and PATH_INFO when the web server gave
+ * them (FastCGI), else REQUEST_URI without its query (nginx's SCGI). */
+static bool is_ping(const acgi_request *r, const char *ping)
+{
+	const char *script = acgi_param(r, "SCRIPT_NAME");
+	if (script) {
+		const char *info = acgi_param(r, "PATH_INFO");
+		size_t n = strlen(script);
+		return strncmp(ping, script, n) == 0 &&
+		       strcmp(ping + n, info ? info : "") == 0;
+	}
+	const char *uri = acgi_param(r, "REQUEST_URI");
+	size_t n = uri ? strcspn(uri, "?") : 0;
+	return uri && strlen(ping) == n && memcmp(ping, uri, n) == 0;
+}
+
 int req_params_done(acgi_request *r)
 {
 	r->params_done = true;
@@ -183,6 +203,12 @@ int req_params_done(acgi_request *r)
 	const char *dl = acgi_param(r, "FCGI_DATA_LENGTH");
 	if (dl && parse_length(dl, &r->in[STREAM_DATA].expect) < 0)
 		r->in[STREAM_DATA].expect = -1;
+	if (r->srv->ping_path && is_ping(r, r->srv->ping_path)) {
+		req_answer_ping(r);
+		return -1;
+	}
+	if (r->in_flight)
+		scoreboard_req_named(r);
 	return 0;
 }
 
@@ -258,6 +284,8 @@ void req_input(acgi_request *r, enum stream_id which, const uint8_t *data,
 	uint64_t max = r->srv->limits[ACGI_LIMIT_BODY_BYTES];
 	if (in->error || r->aborted)
 		return;
+	if (which == STREAM_BODY && r->srv->sb)
+		scoreboard_add(r->srv, &r->srv->sb->bytes_in, len);
 	in->got += len;
 	if (in->expect >= 0 && in->got > (uint64_t)in->expect) {
 		in->error = -EPROTO;

@@ -95,6 +95,8 @@ static int emit(acgi_request *r, uint8_t type, const uint8_t *data,
 {
 	if (r->proto == ACGI_PROTO_CGI)
 		return cgi_write(type == FCGI_STDOUT ? 1 : 2, data, len);
+	if (type == FCGI_STDOUT && r->srv->sb)
+		scoreboard_add(r->srv, &r->srv->sb->bytes_out, len);
 	struct conn *c = r->conn;
 	if (r->proto == ACGI_PROTO_SCGI) {
 		if (type == FCGI_STDERR) {
@@ -151,16 +153,24 @@ static int ensure_head(acgi_request *r)
 	return rc;
 }
 
-/* Waits while the connection's queue is over its high mark. */
+/* Waits while the connection's queue is over its high mark: the web
+ * server is not taking the response, which the scoreboard shows as
+ * WRITING (a slow client, not a slow program). */
 static int wait_drain(acgi_request *r)
 {
 	struct conn *c = r->conn;
+	bool waited = false;
 	while (c && !c->closed && !r->aborted && c->out.len >= OUT_HIGH) {
 		(void)conn_flush(c);
 		if (c->closed || c->out.len < OUT_HIGH)
 			break;
+		if (!waited && r->in_flight)
+			scoreboard_req_state(r, ACGI_SB_WRITING);
+		waited = true;
 		loop_wait(r->srv, &c->out_cond);
 	}
+	if (waited && r->in_flight)
+		scoreboard_req_state(r, ACGI_SB_HANDLING);
 	return writable(r);
 }
 
@@ -381,6 +391,10 @@ int req_end(acgi_request *r, int app_status)
 	}
 	end_streams(r, app_status);
 	r->finished = true;
+	/* Before the flush: once the web server has END_REQUEST, the page
+	 * already counts the request. */
+	if (r->in_flight)
+		scoreboard_req_end(r, true);
 	if (r->conn)
 		conn_request_done(r->conn, r);
 	return r->write_error;
@@ -405,6 +419,30 @@ void req_answer_error(acgi_request *r, int error, const char *reason)
 		(void)write_locked(r, body, (size_t)n);
 	}
 	(void)req_end(r, 1);
+	req_free(r);
+}
+
+/* ANYCGI_PING_PATH: the process manager's (or a load balancer's) health
+ * check, answered by the library so it works whatever the program does,
+ * and never counted toward ANYCGI_MAX_REQUESTS (it is not dispatched). */
+void req_answer_ping(acgi_request *r)
+{
+	acgi_server *s = r->srv;
+	bool draining = s->stopping || s->stop_asked;
+	const char *body = draining ? "draining\n" : "pong\n";
+	r->status = draining ? 503 : 200;
+	r->head_used = true;
+	r->has_ctype = true;
+	static const char head[] = "Content-Type: text/plain\r\n"
+	                           "Cache-Control: no-store\r\n";
+	int rc = buf_append(&r->head, head, sizeof(head) - 1);
+	if (rc == 0)
+		rc = ensure_head(r);
+	if (rc == 0)
+		rc = buf_append(&r->out, body, strlen(body));
+	if (rc < 0)
+		r->write_error = rc;
+	(void)req_end(r, 0);
 	req_free(r);
 }
 

@@ -26,6 +26,9 @@ enum {
 	ACGI_SB_URI_MAX = 512,
 };
 
+/* With several requests in flight (handler threads, queued requests), a
+ * libanycgi worker shows the oldest one's state, as it shows its method
+ * and URI; STARTING and DRAINING are the worker's own. */
 enum acgi_sb_state {
 	ACGI_SB_STARTING = 0, /* set up, not yet accepting */
 	ACGI_SB_IDLE,         /* accepting, no request in flight */

@@ -108,6 +108,10 @@ static void detect_start(acgi_server *s)
 	const char *max = getenv("ANYCGI_MAX_REQUESTS");
 	if (max && *max)
 		s->max_requests = strtoull(max, NULL, 10);
+	/* The manager's health check, answered without the program. */
+	const char *ping = getenv("ANYCGI_PING_PATH");
+	if (ping && *ping)
+		s->ping_path = strdup(ping);
 	const char *addrs = getenv("FCGI_WEB_SERVER_ADDRS");
 	if (addrs && *addrs && web_addrs_parse(s, addrs) < 0)
 		lib_log(s, ACGI_LOG_WARNING, "FCGI_WEB_SERVER_ADDRS=%s: bad "
@@ -142,6 +146,7 @@ void acgi_server_free(acgi_server **sp)
 		return;
 	if (signal_target == s)
 		signal_target = NULL;
+	scoreboard_close(s);
 	while (s->conns)
 		conn_close(s->conns, NULL);
 	conn_free_zombies(s);
@@ -158,6 +163,7 @@ void acgi_server_free(acgi_server **sp)
 	pthread_mutex_destroy(&s->lock);
 	free(s->listeners);
 	free(s->scratch);
+	free(s->ping_path);
 	free(s);
 	*sp = NULL;
 }
@@ -264,6 +270,7 @@ static int start(acgi_server *s)
 	}
 	if (s->mode != ACGI_MODE_LISTEN)
 		return -ENOTSOCK;
+	scoreboard_open(s);
 	s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->stop_fd < 0)
 		return -errno;
@@ -272,6 +279,8 @@ static int start(acgi_server *s)
 		return rc;
 	install_signals(s);
 	s->started = true;
+	if (s->sb)
+		scoreboard_set_ready(s, true);
 	return 0;
 }
 
@@ -286,6 +295,8 @@ static acgi_request *ready_pop(acgi_server *s)
 	r->next = NULL;
 	r->queued = false;
 	r->dispatched = true;
+	if (r->in_flight)
+		scoreboard_req_state(r, ACGI_SB_HANDLING);
 	return r;
 }
 
