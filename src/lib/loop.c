@@ -115,10 +115,17 @@ int loop_step(acgi_server *s, int timeout_ms)
 		uint8_t kind = *(uint8_t *)evs[i].data.ptr;
 		if (kind == WATCH_STOP)
 			on_stop(s);
-		else if (kind == WATCH_LISTENER && !s->stopping)
-			conn_accept(s, evs[i].data.ptr);
 		else if (kind == WATCH_CONN)
 			conn_on_event(evs[i].data.ptr, evs[i].events);
 	}
+	/* New connections last, and not at all while a single-threaded
+	 * server has a request to handle: one accepted now would wait behind
+	 * it (and die with it if the program crashes) while an idle worker
+	 * of the pool could take it. The listener is level-triggered: it is
+	 * seen again on the next step. */
+	bool busy = !s->threaded && (s->ready_head || s->n_live > 0);
+	for (int i = 0; i < n && !busy && !s->stopping; i++)
+		if (*(uint8_t *)evs[i].data.ptr == WATCH_LISTENER)
+			conn_accept(s, evs[i].data.ptr);
 	return 0;
 }

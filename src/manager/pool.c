@@ -658,6 +658,17 @@ static struct census take_census(struct pool *p, unsigned gen, long long now)
 	return c;
 }
 
+static unsigned queued_connections(const struct pool_config *cfg)
+{
+	unsigned total = 0;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		unsigned queued, backlog;
+		if (listen_queue(cfg->listeners[i].fd, &queued, &backlog) == 0)
+			total += queued;
+	}
+	return total;
+}
+
 /* How many workers the generation should have now, and which idle worker
  * should leave (dynamic above max spare, ondemand past its idle timeout). */
 static unsigned wanted(struct pool *p, struct generation *g, long long now,
@@ -671,11 +682,16 @@ static unsigned wanted(struct pool *p, struct generation *g, long long now,
 		return cfg->workers;
 	struct census c = take_census(p, g->id, now);
 	if (cfg->mode == MODE_DYNAMIC) {
-		if (c.idle < cfg->min_spare && c.alive < cfg->max_workers) {
-			unsigned more = cfg->min_spare - c.idle;
-			return c.alive + more < cfg->max_workers ? c.alive + more
+		/* Short of spare workers, or connections waiting in the accept
+		 * queue (the kernel says how many) beyond the idle ones: as
+		 * many more as that, at once. */
+		unsigned queued = queued_connections(g->cfg);
+		unsigned need = queued > c.idle ? queued - c.idle : 0;
+		if (c.idle < cfg->min_spare && cfg->min_spare - c.idle > need)
+			need = cfg->min_spare - c.idle;
+		if (need && c.alive < cfg->max_workers)
+			return c.alive + need < cfg->max_workers ? c.alive + need
 			                                         : cfg->max_workers;
-		}
 		if (c.idle > cfg->max_spare && c.longest_idle) {
 			*leave = c.longest_idle;
 			return c.alive - 1;
@@ -934,6 +950,7 @@ void pool_status(struct pool *p, struct status_pool *sp,
 	for (struct worker *w = p->workers; w && n < cap_procs; w = w->next) {
 		if (w->pid <= 0)
 			continue;
+		sample_worker(p, w, now); /* fresh: a tick may be a second old */
 		if (w->snap_ok)
 			w->ps_ok = proc_sample(w->pid, &w->ps) == 0;
 		proc_status(p, w, now, wall, &procs[n++]);

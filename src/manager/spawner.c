@@ -72,7 +72,7 @@ static void build_env(const struct pool_config *cfg, int sb_fd,
 	if (cfg->ping_path)
 		env_add(e, "ANYCGI_PING_PATH=%s", cfg->ping_path);
 	if (cfg->request_timeout > 0)
-		env_add(e, "ANYCGI_REQUEST_TIMEOUT=%g", cfg->request_timeout);
+		env_add(e, "ANYCGI_REQUEST_TIMEOUT=%.3f", cfg->request_timeout);
 	e->vars[e->n] = NULL;
 }
 
