@@ -164,7 +164,9 @@ static int start_worker(struct pool *p, struct generation *g)
 		return err_fd;
 	}
 	int sb_fd = sb_create(w);
-	int rc = spawn_worker(cfg, p->devnull, err_fd, sb_fd, &w->pid);
+	w->budget = cfg->max_requests ? jitter(cfg->max_requests) : 0;
+	int rc = spawn_worker(cfg, p->devnull, err_fd, sb_fd, w->budget,
+	                      &w->pid);
 	close(err_fd);
 	if (sb_fd >= 0)
 		close(sb_fd);
@@ -370,6 +372,12 @@ static void sample_worker(struct pool *p, struct worker *w, long long now)
 	w->snap_ok = sb_read(w, &w->snap);
 	if (w->snap_ok) {
 		p->libanycgi = true;
+		/* --max-requests: a libanycgi worker would stop itself at its
+		 * budget; at 90% of it a successor starts, and the worker
+		 * leaves once that one is ready, so capacity never drops. */
+		if (w->budget && !w->retiring && !w->retire_at_ms &&
+		    w->snap.requests * 10 >= (uint64_t)w->budget * 9)
+			w->retire_at_ms = now;
 		if (w->snap.req_start_ms > now ||
 		    w->snap.req_start_ms < w->started_ms - 1000)
 			w->snap.req_start_ms = 0;
@@ -750,8 +758,11 @@ static long long recycle(struct pool *p, struct worker *w, long long now)
 			return 1000; /* try again; the old one serves meanwhile */
 		w->retiring = true;
 		w->retire_at_ms = now; /* from now on: when it began retiring */
-		mlog("info", pool_name(p), "worker %d reached its lifetime: worker "
-		     "%d replaces it", (int)w->pid, (int)p->workers->pid);
+		bool budget = w->budget && w->snap_ok &&
+		              w->snap.requests * 10 >= (uint64_t)w->budget * 9;
+		mlog("info", pool_name(p), "worker %d reached its %s: worker %d "
+		     "replaces it", (int)w->pid, budget ? "request budget"
+		     : "lifetime", (int)p->workers->pid);
 		return 50;
 	}
 	if (!w->retiring || w->signalled)

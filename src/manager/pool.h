@@ -21,7 +21,9 @@ struct worker {
 	unsigned gen;              /* the generation it belongs to */
 	long long started_ms;
 	double started_unix;
-	long long retire_at_ms;    /* --max-lifetime deadline, 0: none */
+	long long retire_at_ms;    /* --max-lifetime deadline (or 90% of its
+	                              request budget reached), 0: none */
+	long long budget;          /* --max-requests, jittered, 0: none */
 	bool retiring;             /* leaving: not counted toward a target */
 	bool signalled;            /* its stop signal was sent */
 	long long kill_at_ms;      /* SIGKILL then, 0: no deadline */

@@ -18,13 +18,6 @@
 
 enum { ENV_EXTRA = 8, ENV_BUF = 320 };
 
-/* Up to 10% less than limit, so that workers started together are not
- * recycled together. */
-static long long jitter(long long limit)
-{
-	return limit - (limit > 10 ? random() % (limit / 10 + 1) : 0);
-}
-
 struct worker_env {
 	const char *vars[POOL_MAX_ENV + 2 + ENV_EXTRA];
 	char bufs[ENV_EXTRA][ENV_BUF];
@@ -49,13 +42,12 @@ static void env_add(struct worker_env *e, const char *fmt, ...)
  * programs cannot be told, only --max-lifetime recycles them), the other
  * listeners, the scoreboard, the ping path and the request timeout. */
 static void build_env(const struct pool_config *cfg, int sb_fd,
-                      struct worker_env *e)
+                      long long budget, struct worker_env *e)
 {
 	e->n = e->nb = 0;
 	for (size_t i = 0; i < cfg->n_env; i++)
 		e->vars[e->n++] = cfg->env[i];
-	if (cfg->max_requests) {
-		long long budget = jitter(cfg->max_requests);
+	if (budget > 0) {
 		env_add(e, "ANYCGI_MAX_REQUESTS=%lld", budget);
 		env_add(e, "PHP_FCGI_MAX_REQUESTS=%lld", budget);
 	}
@@ -232,10 +224,10 @@ static int spawn_plain(const struct pool_config *cfg, const int *fds,
 }
 
 int spawn_worker(const struct pool_config *cfg, int devnull, int err_fd,
-                 int sb_fd, pid_t *pid)
+                 int sb_fd, long long budget, pid_t *pid)
 {
 	struct worker_env env;
-	build_env(cfg, sb_fd, &env);
+	build_env(cfg, sb_fd, budget, &env);
 	int fds[POOL_MAX_LISTENERS + 3];
 	size_t n_fds = child_fds(cfg, devnull, err_fd, sb_fd, fds);
 	unsigned copies = raise_fds(fds, n_fds);

@@ -13,8 +13,10 @@
  * and only the pool's environment plus what the master tells libanycgi.
  * With a user, group, chroot or rlimits it is forked and set up before the
  * exec; otherwise posix_spawn (vfork) keeps a big master cheap.
+ * budget > 0: the requests it may serve (ANYCGI_MAX_REQUESTS and php-cgi's
+ * PHP_FCGI_MAX_REQUESTS).
  * Returns 0 with *pid set, or an errno value (the exec's included). */
 int spawn_worker(const struct pool_config *cfg, int devnull, int err_fd,
-                 int sb_fd, pid_t *pid);
+                 int sb_fd, long long budget, pid_t *pid);
 
 #endif
