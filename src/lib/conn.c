@@ -165,7 +165,12 @@ int conn_close_idle(acgi_server *s, bool fresh_too)
 		/* A connection that has not sent its first byte yet was
 		 * accepted for a request on its way: it gets a moment. */
 		bool fresh = !c->closed && c->proto == ACGI_PROTO_AUTO;
-		if (fresh && !fresh_too)
+		/* Handed over, a connection needs no grace: the next
+		 * generation reads whatever comes on it. */
+		if (!c->closed && conn_idle(c) && c->out.len == 0 &&
+		    handover_send(s, c))
+			;
+		else if (fresh && !fresh_too)
 			n_fresh++;
 		else if (!c->closed && conn_idle(c) && c->out.len == 0)
 			conn_close(c, NULL);
@@ -217,7 +222,7 @@ int conn_flush(struct conn *c)
 	if (c->out.len == 0 && c->close_when_done && conn_idle(c)) {
 		if (c->unread_input)
 			conn_linger(c);
-		else
+		else if (!c->hand_over || !handover_send(c->srv, c))
 			conn_close(c, NULL);
 		return 0;
 	}
@@ -646,6 +651,7 @@ void conn_request_done(struct conn *c, acgi_request *r)
 		 * application closes the connection after its response. */
 		if (!(r->flags & FCGI_KEEP_CONN) || s->stopping)
 			c->close_when_done = true;
+		c->hand_over = (r->flags & FCGI_KEEP_CONN) && s->stopping;
 	} else {
 		c->sreq = NULL;
 		c->close_when_done = true;
@@ -666,7 +672,7 @@ void conn_request_done(struct conn *c, acgi_request *r)
 
 /* ---- Accept ------------------------------------------------------------ */
 
-static void new_conn(acgi_server *s, int fd)
+void conn_adopt(acgi_server *s, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -719,6 +725,6 @@ void conn_accept(acgi_server *s, struct listener *l)
 			close(fd);
 			continue;
 		}
-		new_conn(s, fd);
+		conn_adopt(s, fd);
 	}
 }

@@ -25,7 +25,7 @@ enum {
 };
 
 /* What an epoll event's data.ptr points at: each starts with this tag. */
-enum watch_kind { WATCH_LISTENER = 1, WATCH_CONN, WATCH_STOP };
+enum watch_kind { WATCH_LISTENER = 1, WATCH_CONN, WATCH_STOP, WATCH_HANDOVER };
 
 struct listener {
 	uint8_t kind;            /* WATCH_LISTENER */
@@ -56,6 +56,8 @@ struct acgi_server {
 	uint8_t *scratch;         /* CONN_READ_SIZE bytes every read goes to */
 	uint8_t stop_kind;        /* WATCH_STOP: stop_fd's epoll tag */
 	int stop_fd;              /* eventfd written by acgi_server_stop */
+	uint8_t handover_kind;    /* WATCH_HANDOVER: handover_fd's epoll tag */
+	int handover_fd;          /* ANYCGI_HANDOVER_FD, -1: none */
 	struct listener *listeners;
 	size_t n_listeners;
 	struct conn *conns;       /* live connections (list) */
@@ -96,6 +98,8 @@ struct conn {
 	bool closed;              /* fd closed, requests aborted */
 	bool read_paused;         /* a request's body buffer is full */
 	bool close_when_done;     /* close once out drains with no request */
+	bool hand_over;           /* ... or hand it over (a kept connection
+	                             of a draining worker) */
 	bool lingering;           /* half-closed: discard input until EOF */
 	bool unread_input;        /* a request ended before its input did */
 	bool in_input;            /* process_input is running (no reentry) */
@@ -197,6 +201,14 @@ void conn_resume_input(struct conn *c);
 void conn_free_zombies(acgi_server *s);
 void conn_request_done(struct conn *c, acgi_request *r);
 int conn_close_idle(acgi_server *s, bool fresh_too);
+void conn_adopt(acgi_server *s, int fd);
+
+/* handover.c: kept connections passed to the next generation. */
+void handover_open(acgi_server *s);
+int handover_arm(acgi_server *s);
+void handover_close(acgi_server *s);
+bool handover_send(acgi_server *s, struct conn *c);
+void handover_receive(acgi_server *s);
 
 /* request.c */
 acgi_request *req_new(acgi_server *s, struct conn *c, acgi_protocol proto);

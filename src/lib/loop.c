@@ -49,7 +49,7 @@ int loop_start(acgi_server *s)
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return handover_arm(s);
 }
 
 void loop_set_events(struct conn *c, uint32_t events)
@@ -117,6 +117,8 @@ int loop_step(acgi_server *s, int timeout_ms)
 			on_stop(s);
 		else if (kind == WATCH_CONN)
 			conn_on_event(evs[i].data.ptr, evs[i].events);
+		else if (kind == WATCH_HANDOVER && !s->stopping)
+			handover_receive(s);
 	}
 	/* New connections last, and not at all while a single-threaded
 	 * server has a request to handle: one accepted now would wait behind

@@ -134,6 +134,7 @@ acgi_server *acgi_server_new(void)
 	s->log_max = ACGI_LOG_INFO;
 	s->epfd = -1;
 	s->stop_fd = -1;
+	s->handover_fd = -1;
 	s->stop_kind = WATCH_STOP;
 	detect_start(s);
 	return s;
@@ -157,6 +158,7 @@ void acgi_server_free(acgi_server **sp)
 		req_free(s->cgi_req);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	handover_close(s);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
 	pthread_cond_destroy(&s->ready_cond);
@@ -271,6 +273,7 @@ static int start(acgi_server *s)
 	if (s->mode != ACGI_MODE_LISTEN)
 		return -ENOTSOCK;
 	scoreboard_open(s);
+	handover_open(s);
 	s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->stop_fd < 0)
 		return -errno;

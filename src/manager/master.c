@@ -503,7 +503,8 @@ static void dispatch(struct master *m, struct poll_set *ps)
 		if (!ps->fds[i].revents)
 			continue;
 		if (ps->pool[i])
-			pool_poll_event(ps->pool[i], ps->who[i], ps->fds[i].revents);
+			pool_poll_event(ps->pool[i], ps->who[i], ps->fds[i].fd,
+			                ps->fds[i].revents);
 		else if (ps->who[i] == m)
 			client_accept(m);
 		else

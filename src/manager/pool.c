@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,112 @@ static void sb_tell(struct worker *w, uint32_t live, uint32_t max)
 	__atomic_store_n(&pool->magic, ACGI_SB_POOL_MAGIC, __ATOMIC_RELEASE);
 }
 
+/* ---- handing kept connections over ---- */
+
+/* A SOCK_SEQPACKET pair: the worker's end is returned for it, the
+ * master's kept in w->handover. -1 when there is none (the worker then
+ * closes kept connections when it drains). */
+static int handover_create(struct worker *w)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	w->handover = sv[0];
+	return sv[1];
+}
+
+static int pass_fd(int via, int fd)
+{
+	char byte = 'c';
+	struct iovec iov = {&byte, 1};
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+	                     .msg_control = u.space,
+	                     .msg_controllen = sizeof(u.space)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(via, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* A ready libanycgi worker of the current generation that is staying,
+ * taken in turn. */
+static struct worker *heir(struct pool *p, const struct worker *from)
+{
+	struct worker *first = NULL, *after = NULL;
+	bool past = false;
+	for (struct worker *w = p->workers; w; w = w->next) {
+		bool ok = w != from && w->pid > 0 && w->handover >= 0 &&
+		          !w->retiring && w->gen == p->cur.id && w->snap_ok &&
+		          w->snap.ready;
+		if (ok && !first)
+			first = w;
+		if (ok && past && !after)
+			after = w;
+		past |= w->pid == p->last_heir;
+	}
+	struct worker *h = after ? after : first;
+	if (h)
+		p->last_heir = h->pid;
+	return h;
+}
+
+/* Kept connections a draining worker sent: on to the new generation. The
+ * master holds each only for the moment it takes; without an heir the
+ * connection closes (the worker would have closed it). */
+static void forward_handover(struct pool *p, struct worker *w)
+{
+	unsigned n = 0, lost = 0;
+	for (;;) {
+		char byte;
+		struct iovec iov = {&byte, 1};
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(sizeof(int) * 8)];
+		} u;
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+		                     .msg_control = u.space,
+		                     .msg_controllen = sizeof(u.space)};
+		ssize_t r = recvmsg(w->handover, &msg, MSG_DONTWAIT |
+		                    MSG_CMSG_CLOEXEC);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			/* The worker's end is gone: nothing more comes. */
+			close(w->handover);
+			w->handover = -1;
+			break;
+		}
+		if (r < 0)
+			break;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
+		     c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				struct worker *h = heir(p, w);
+				if (h && pass_fd(h->handover, fd) == 0)
+					n++;
+				else
+					lost++;
+				close(fd);
+			}
+		}
+	}
+	if (n || lost)
+		mlog("info", pool_name(p), "worker %d handed over %u kept "
+		     "connections%s", (int)w->pid, n, lost ? " (some closed: no "
+		     "worker to take them)" : "");
+}
+
 /* ---- starting and stopping workers ---- */
 
 static struct worker *worker_new(struct pool *p, struct generation *g)
@@ -131,6 +238,7 @@ static struct worker *worker_new(struct pool *p, struct generation *g)
 		return NULL;
 	w->gen = g->id;
 	w->out.fd = -1;
+	w->handover = -1;
 	w->stop_signal = g->cfg->stop_signal;
 	w->drain_timeout = g->cfg->drain_timeout;
 	w->next = p->workers;
@@ -147,6 +255,8 @@ static void worker_unlink(struct pool *p, struct worker *w)
 		}
 	if (w->sb)
 		munmap(w->sb, ACGI_SB_SIZE);
+	if (w->handover >= 0)
+		close(w->handover);
 	output_close(&w->out, pool_name(p));
 	free(w);
 }
@@ -163,13 +273,16 @@ static int start_worker(struct pool *p, struct generation *g)
 		worker_unlink(p, w);
 		return err_fd;
 	}
-	int sb_fd = sb_create(w);
+	struct worker_fds fds = {.devnull = p->devnull, .err = err_fd,
+	                         .scoreboard = sb_create(w),
+	                         .handover = handover_create(w)};
 	w->budget = cfg->max_requests ? jitter(cfg->max_requests) : 0;
-	int rc = spawn_worker(cfg, p->devnull, err_fd, sb_fd, w->budget,
-	                      &w->pid);
+	int rc = spawn_worker(cfg, &fds, w->budget, &w->pid);
 	close(err_fd);
-	if (sb_fd >= 0)
-		close(sb_fd);
+	if (fds.scoreboard >= 0)
+		close(fds.scoreboard);
+	if (fds.handover >= 0)
+		close(fds.handover);
 	if (rc != 0) {
 		mlog("error", cfg->name, "cannot start %s: %s", cfg->argv[0],
 		     strerror(rc));
@@ -308,8 +421,11 @@ static void on_unplanned_exit(struct pool *p, struct generation *g,
 void pool_on_exit(struct pool *p, struct worker *w, int status)
 {
 	long long now = mono_ms();
-	/* Its last words first, then the news of its death. */
+	/* Its last words first, then the news of its death; and the kept
+	 * connections it handed over on its way out. */
 	output_close(&w->out, pool_name(p));
+	if (w->handover >= 0)
+		forward_handover(p, w);
 	struct acgi_scoreboard last;
 	if (sb_read(w, &last)) {
 		if (last.requests > w->counted)
@@ -878,11 +994,16 @@ size_t pool_poll_fds(struct pool *p, struct pollfd *fds, void **who,
                      size_t cap)
 {
 	size_t n = 0;
-	for (struct worker *w = p->workers; w && n < cap; w = w->next) {
-		if (w->out.fd < 0)
-			continue;
-		who[n] = w;
-		fds[n++] = (struct pollfd){.fd = w->out.fd, .events = POLLIN};
+	for (struct worker *w = p->workers; w && n + 2 <= cap; w = w->next) {
+		if (w->out.fd >= 0) {
+			who[n] = w;
+			fds[n++] = (struct pollfd){.fd = w->out.fd, .events = POLLIN};
+		}
+		if (w->handover >= 0 && w->pid > 0) {
+			who[n] = w;
+			fds[n++] = (struct pollfd){.fd = w->handover,
+			                           .events = POLLIN};
+		}
 	}
 	if (!wants_listeners(p))
 		return n;
@@ -894,7 +1015,7 @@ size_t pool_poll_fds(struct pool *p, struct pollfd *fds, void **who,
 	return n;
 }
 
-void pool_poll_event(struct pool *p, void *who, short revents)
+void pool_poll_event(struct pool *p, void *who, int fd, short revents)
 {
 	if (who == p) {
 		p->demand = true;
@@ -902,7 +1023,10 @@ void pool_poll_event(struct pool *p, void *who, short revents)
 	}
 	struct worker *w = who;
 	(void)revents;
-	(void)output_read(&w->out, pool_name(p));
+	if (fd == w->handover)
+		forward_handover(p, w);
+	else
+		(void)output_read(&w->out, pool_name(p));
 }
 
 /* ---- status ---- */

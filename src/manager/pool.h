@@ -43,6 +43,8 @@ struct worker {
 	uint64_t counted;          /* its requests already in the pool's sum */
 	bool was_ready;            /* seen ready or serving: its death is not
 	                              a death at start */
+	int handover;              /* the master's end of its handover
+	                              socket, -1: none */
 	struct worker_output out;
 };
 
@@ -62,6 +64,7 @@ struct pool {
 	struct generation cur;
 	struct generation new;     /* while reloading */
 	unsigned last_gen;         /* generation numbers are never reused */
+	pid_t last_heir;           /* took the last handed-over connection */
 	bool reloading;
 	long long reload_started_ms;
 	struct pool_config *queued; /* a reload asked for during one */
@@ -128,8 +131,8 @@ bool pool_busy_ticking(const struct pool *p);
 size_t pool_poll_fds(struct pool *p, struct pollfd *fds, void **who,
                      size_t cap);
 
-/* The loop saw an event on fds[i] that pool_poll_fds added with who. */
-void pool_poll_event(struct pool *p, void *who, short revents);
+/* The loop saw an event on fd, which pool_poll_fds added with who. */
+void pool_poll_event(struct pool *p, void *who, int fd, short revents);
 
 /* Fills a status record; procs and listeners point into the arrays
  * given, which hold at least cap_procs and POOL_MAX_LISTENERS entries. */

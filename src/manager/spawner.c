@@ -41,7 +41,7 @@ static void env_add(struct worker_env *e, const char *fmt, ...)
  * request budget (ANYCGI_MAX_REQUESTS, PHP_FCGI_MAX_REQUESTS; other
  * programs cannot be told, only --max-lifetime recycles them), the other
  * listeners, the scoreboard, the ping path and the request timeout. */
-static void build_env(const struct pool_config *cfg, int sb_fd,
+static void build_env(const struct pool_config *cfg, int sb_at, int ho_at,
                       long long budget, struct worker_env *e)
 {
 	e->n = e->nb = 0;
@@ -59,8 +59,10 @@ static void build_env(const struct pool_config *cfg, int sb_fd,
 			                      i > 1 ? "," : "", i + 2);
 		env_add(e, "ANYCGI_LISTEN_FDS=%s", list);
 	}
-	if (sb_fd >= 0)
-		env_add(e, "ANYCGI_SCOREBOARD_FD=%zu", cfg->n_listeners + 2);
+	if (sb_at >= 0)
+		env_add(e, "ANYCGI_SCOREBOARD_FD=%d", sb_at);
+	if (ho_at >= 0)
+		env_add(e, "ANYCGI_HANDOVER_FD=%d", ho_at);
 	if (cfg->ping_path)
 		env_add(e, "ANYCGI_PING_PATH=%s", cfg->ping_path);
 	if (cfg->request_timeout > 0)
@@ -108,18 +110,27 @@ static int drop_privileges(const struct pool_config *cfg)
 }
 
 /* The fds a worker gets: [0] listener, [1] /dev/null, [2] stderr pipe,
- * [3..] the other listeners, then the scoreboard. */
-static size_t child_fds(const struct pool_config *cfg, int devnull,
-                        int err_fd, int sb_fd, int *fds)
+ * [3..] the other listeners, then the scoreboard and the handover socket
+ * when there are; their positions go to *sb_at and *ho_at (-1: none). */
+static size_t child_fds(const struct pool_config *cfg,
+                        const struct worker_fds *w, int *fds, int *sb_at,
+                        int *ho_at)
 {
 	size_t n = 0;
 	fds[n++] = cfg->listeners[0].fd;
-	fds[n++] = devnull;
-	fds[n++] = err_fd;
+	fds[n++] = w->devnull;
+	fds[n++] = w->err;
 	for (size_t i = 1; i < cfg->n_listeners; i++)
 		fds[n++] = cfg->listeners[i].fd;
-	if (sb_fd >= 0)
-		fds[n++] = sb_fd;
+	*sb_at = *ho_at = -1;
+	if (w->scoreboard >= 0) {
+		*sb_at = (int)n;
+		fds[n++] = w->scoreboard;
+	}
+	if (w->handover >= 0) {
+		*ho_at = (int)n;
+		fds[n++] = w->handover;
+	}
 	return n;
 }
 
@@ -223,13 +234,13 @@ static int spawn_plain(const struct pool_config *cfg, const int *fds,
 	return rc;
 }
 
-int spawn_worker(const struct pool_config *cfg, int devnull, int err_fd,
-                 int sb_fd, long long budget, pid_t *pid)
+int spawn_worker(const struct pool_config *cfg, const struct worker_fds *w,
+                 long long budget, pid_t *pid)
 {
+	int fds[POOL_MAX_LISTENERS + 4], sb_at, ho_at;
+	size_t n_fds = child_fds(cfg, w, fds, &sb_at, &ho_at);
 	struct worker_env env;
-	build_env(cfg, sb_fd, budget, &env);
-	int fds[POOL_MAX_LISTENERS + 3];
-	size_t n_fds = child_fds(cfg, devnull, err_fd, sb_fd, fds);
+	build_env(cfg, sb_at, ho_at, budget, &env);
 	unsigned copies = raise_fds(fds, n_fds);
 	int rc = needs_setup(cfg) ? spawn_forked(cfg, fds, n_fds, &env, pid)
 	                          : spawn_plain(cfg, fds, n_fds, &env, pid);

@@ -196,12 +196,13 @@ def test_twenty_reloads_under_load_lose_nothing(servers, anycgi_bin):
         i = 0
         while not stop.is_set():
             i += 1
-            # GETs over connections nginx keeps to the workers, POSTs over
-            # fresh ones: nginx retries a GET when a kept connection closes
-            # under it, never a POST (see docs/manager.md).
+            # GETs and POSTs, over connections nginx keeps to the workers
+            # and over fresh ones. nginx would retry a GET if a kept
+            # connection closed under it, never a POST: draining workers
+            # hand kept connections over to the new generation instead.
             keep = k % 2 == 1
             loc = ("/keep/c%d?i=%d" if keep else "/fcgi/c%d?i=%d") % (k, i)
-            body = b"x" * (i % 3000) if not keep and k >= 2 else None
+            body = b"x" * (i % 3000) if k >= 2 else None
             try:
                 r = web.request("POST" if body else "GET", loc, body=body,
                                 timeout=20)
@@ -228,6 +229,7 @@ def test_twenty_reloads_under_load_lose_nothing(servers, anycgi_bin):
             f.result()
     assert not failures, failures[:5]
     assert sum(counts) > 200, counts
+    assert "handed over" in app.proc.log_text()
     assert elapsed < 120
     st = status(anycgi_bin, app.path)
     p = st["pools"][0]

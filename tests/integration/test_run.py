@@ -357,7 +357,9 @@ def test_chroot(servers, anycgi_bin, workdir):
     sup.wait_until(lambda: len(children(app.proc.pid)) == 1, 10, "a worker",
                    proc=app.proc)
     pid = children(app.proc.pid)[0]
-    assert os.readlink("/proc/%d/root" % pid) == root
+    # Forked, the worker shows up before it enters its new root.
+    sup.wait_until(lambda: os.readlink("/proc/%d/root" % pid) == root, 5,
+                   "the worker in its chroot", proc=app.proc)
     web = servers.nginx(app)
     r = web.request("GET", "/fcgi/x")
     assert r.status == 200 and r.body == b"Hello, world!\n", r
