@@ -33,7 +33,6 @@ enum {
 	MAX_CLIENTS = 16,          /* control connections at once */
 	CLIENT_MS = 5000,          /* a control client's whole exchange */
 	MAX_POLL = 8192,
-	MAX_PROCS = 2 * POOL_MAX_WORKERS,
 };
 
 struct client {
@@ -214,20 +213,25 @@ static int reload(struct master *m, const char *only, char *err,
 static void render_status(struct master *m, enum status_format fmt,
                           const char *only, struct strbuf *out)
 {
-	size_t n_pools = 0;
-	for (struct pool *p = m->pools; p; p = p->next)
+	size_t n_pools = 0, n_procs = 0;
+	for (struct pool *p = m->pools; p; p = p->next) {
 		n_pools++;
+		n_procs += pool_alive(p);
+	}
+	/* Sized to what there is: a master with 16 workers stays small
+	 * (glibc would keep a big freed block's pages). */
 	struct status_pool *sp = calloc(n_pools ? n_pools : 1, sizeof(*sp));
 	struct status_listener *ls =
 		calloc((n_pools ? n_pools : 1) * POOL_MAX_LISTENERS, sizeof(*ls));
-	struct status_proc *procs = calloc(MAX_PROCS, sizeof(*procs));
+	struct status_proc *procs = calloc(n_procs ? n_procs : 1,
+	                                   sizeof(*procs));
 	if (!sp || !ls || !procs) {
 		sb_printf(out, "error: out of memory\n");
 		goto out;
 	}
 	size_t i = 0, used = 0;
 	for (struct pool *p = m->pools; p; p = p->next, i++) {
-		pool_status(p, &sp[i], procs + used, MAX_PROCS - used,
+		pool_status(p, &sp[i], procs + used, n_procs - used,
 		            ls + i * POOL_MAX_LISTENERS);
 		used += sp[i].n_procs;
 	}
