@@ -169,6 +169,7 @@ static int reload(struct master *m, const char *only, char *err,
 	}
 	sd_notify(0, "RELOADING=1");
 	m->was_reloading = true;
+	m->next_sample_ms = 0; /* watch the new generation now, not in a second */
 	if (!m->mc->config_path) {
 		for (struct pool *p = m->pools; p; p = p->next)
 			if (only ? strcmp(pool_name(p), only) == 0 : !p->internal)

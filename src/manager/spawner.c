@@ -166,6 +166,9 @@ static int spawn_forked(const struct pool_config *cfg, const int *fds,
 		for (size_t i = 0; i < n_fds; i++)
 			if (dup2(fds[i], (int)i) < 0)
 				goto fail;
+		/* All but the report pipe, which is close-on-exec. */
+		(void)close_range((unsigned)n_fds, (unsigned)report[1] - 1, 0);
+		(void)close_range((unsigned)report[1] + 1, ~0U, 0);
 		if (drop_privileges(cfg) < 0)
 			goto fail;
 		execvpe(cfg->argv[0], cfg->argv, (char *const *)env->vars);
@@ -220,6 +223,9 @@ static int spawn_plain(const struct pool_config *cfg, const int *fds,
 	posix_spawnattr_init(&attr);
 	for (size_t i = 0; i < n_fds; i++)
 		posix_spawn_file_actions_adddup2(&fa, fds[i], (int)i);
+	/* Nothing else: not an fd that whatever started the master left
+	 * open without FD_CLOEXEC. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, (int)n_fds);
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);
