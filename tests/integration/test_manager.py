@@ -646,3 +646,58 @@ def test_status_listener_through_nginx_and_chromium(servers, anycgi_bin,
                     web.url("/fcgi/status")], capture_output=True,
                    timeout=90, stdin=subprocess.DEVNULL)
     assert os.path.getsize(png) > 20000, png
+
+
+# ---- foreign programs: what /proc shows -------------------------------------
+
+def test_php_cgi_status_and_request_timeout(servers, anycgi_bin):
+    php = shutil.which("php-cgi")
+    assert php, "php-cgi is missing: scripts/install-deps.sh installs it"
+    path = os.path.join(servers.workdir, "php.sock")
+    app = start_master(servers, [anycgi_bin, "run", "--fastcgi",
+                                 "unix:" + path, "--workers", "2",
+                                 "--request-timeout", "1", "--", php], path)
+    wait_workers(app, 2)
+    web = servers.nginx(app)
+    os.makedirs(os.path.join(web.dir, "www"), exist_ok=True)
+    with open(os.path.join(web.dir, "www", "nap.php"), "w") as f:
+        f.write("<?php sleep((int)($_GET['s'] ?? 0)); echo 'awake';\n")
+    assert web.request("GET", "/nap.php").body == b"awake"
+    # php-cgi writes no scoreboard: /proc shows it waiting in accept.
+    sup.wait_until(lambda: all(
+        p["state"] == "idle" and p["requests"] is None and
+        p["libanycgi"] is False
+        for p in status(anycgi_bin, path)["pools"][0]["processes"]), 5,
+        "php-cgi workers idle in accept")
+    # A request past the timeout: the worker gets SIGTERM (php-cgi cuts
+    # its sleep short and ends the request; another program would die and
+    # nginx answer 502), then SIGKILL if need be, and is replaced; the log
+    # says so. Either way the client is not kept waiting 30 s.
+    t0 = time.monotonic()
+    web.request("GET", "/nap.php?s=30")
+    assert time.monotonic() - t0 < 6
+    assert re.search(r"request timeout: worker \d+, \(a foreign program",
+                     app.proc.log_text()), app.proc.log_text()
+    wait_workers(app, 2)
+    assert web.request("GET", "/nap.php").body == b"awake"
+
+
+def test_ipv6_listener_and_status_by_address(servers, anycgi_bin):
+    host = sup.ipv6_loopback()
+    assert host, "no IPv6 loopback on this machine"
+    port = sup.free_port("::1")
+    name = "six%d" % port
+    proc = servers.start("anycgi", [anycgi_bin, "echo", "--fastcgi",
+                                    "[::1]:%d" % port, "--name", name,
+                                    "--workers", "2"])
+    sup.wait_until(lambda: sup.listening_in_group(proc.pgid, port=port), 10,
+                   "the pool to listen on [::1]", proc=proc)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(("::1", port))
+    s.sendall(fw.request_bytes(1, fw.cgi_params("GET", "/v6"), flags=0))
+    r = fw.read_response(fw.Reader(s), 1).cgi()
+    s.close()
+    assert r.status == 200, r
+    st = status(anycgi_bin, "[::1]:%d" % port)
+    assert pool_named(st, name)["listeners"][0]["addr"] == "[::1]:%d" % port
