@@ -57,6 +57,7 @@ struct master {
 	long long next_sample_ms;
 	double started_unix;
 	bool was_reloading;        /* for systemd's READY=1 after a reload */
+	bool came_up;              /* every first pool had a worker up */
 	int exit_code;
 };
 
@@ -292,6 +293,8 @@ static void command(struct master *m, struct client *c, char *line)
 	           (strcmp(w[0], "reload") == 0 || strcmp(w[0], "stop") == 0)) {
 		sb_printf(&c->out, "error: %s needs root or the master's user\n",
 		          w[0]);
+	} else if (m->stopping && n >= 1 && strcmp(w[0], "reload") == 0) {
+		sb_printf(&c->out, "error: the master is stopping\n");
 	} else if (n >= 1 && n <= 2 && strcmp(w[0], "reload") == 0) {
 		mlog("info", NULL, "reload asked through the control socket");
 		if (reload(m, n == 2 ? w[1] : NULL, err, sizeof(err)) < 0)
@@ -552,8 +555,12 @@ static long long step(struct master *m)
 		m->next_sample_ms = now + (busy ? TICK_BUSY_MS : TICK_MS);
 	}
 	long long timeout = m->next_sample_ms - now;
-	for (struct pool *p = m->pools; p; p = p->next)
+	bool up = true;
+	for (struct pool *p = m->pools; p; p = p->next) {
 		timeout = earliest(timeout, pool_maintain(p, now));
+		up &= p->cur.ever_up;
+	}
+	m->came_up |= up;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms)
 			client_close(&m->clients[i]);
@@ -582,15 +589,24 @@ static bool stop_step(struct master *m, long long *timeout)
 	return false;
 }
 
+/* A pool whose program never comes up: at start the master gives up
+ * (`anycgi run` fails with the reason); a pool added later by a reload is
+ * only reported degraded, and keeps trying with backoff, since the others
+ * serve. */
 static void give_up_if_hopeless(struct master *m)
 {
-	for (struct pool *p = m->pools; p && !m->stopping; p = p->next)
-		if (pool_hopeless(p)) {
-			mlog("error", pool_name(p), "%s keeps dying at start: giving up",
-			     p->cur.cfg->argv[0]);
-			m->exit_code = 1;
-			begin_stop(m, true);
+	for (struct pool *p = m->pools; p && !m->stopping; p = p->next) {
+		if (!pool_hopeless(p))
+			continue;
+		if (m->came_up) {
+			pool_degraded(p, "keeps dying at start");
+			continue;
 		}
+		mlog("error", pool_name(p), "%s keeps dying at start: giving up",
+		     p->cur.cfg->argv[0]);
+		m->exit_code = 1;
+		begin_stop(m, true);
+	}
 }
 
 static void loop(struct master *m)
