@@ -170,6 +170,7 @@ static int reload(struct master *m, const char *only, char *err,
 	}
 	sd_notify(0, "RELOADING=1");
 	m->was_reloading = true;
+	m->came_up = true; /* the start is over: a broken pool degrades */
 	m->next_sample_ms = 0; /* watch the new generation now, not in a second */
 	if (!m->mc->config_path) {
 		for (struct pool *p = m->pools; p; p = p->next)

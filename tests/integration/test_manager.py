@@ -701,3 +701,24 @@ def test_ipv6_listener_and_status_by_address(servers, anycgi_bin):
     assert r.status == 200, r
     st = status(anycgi_bin, "[::1]:%d" % port)
     assert pool_named(st, name)["listeners"][0]["addr"] == "[::1]:%d" % port
+
+
+def test_daemon_pool_added_broken_is_degraded_not_fatal(servers, anycgi_bin,
+                                                        hello_bin, workdir):
+    conf = os.path.join(workdir, "two.ini")
+    good = os.path.join(workdir, "good.sock")
+    ctl = os.path.join(workdir, "two.ctl")
+    base = ("[global]\ncontrol = %s\n\n[good]\nfastcgi = unix:%s\n"
+            "program = %s\n" % (ctl, good, hello_bin))
+    write_config(conf, base)
+    app = start_master(servers, [anycgi_bin, "daemon", "-c", conf], ctl)
+    wait_workers(app, 1)
+    write_config(conf, base + "\n[bad]\nfastcgi = unix:%s/bad.sock\n"
+                 "program = /bin/false\n" % workdir)
+    os.kill(app.proc.pid, signal.SIGHUP)
+    sup.wait_until(lambda: pool_named(status(anycgi_bin, ctl), "bad")
+                   ["health"] == "degraded", 20, "the new pool degraded",
+                   proc=app.proc)
+    assert app.alive()
+    assert fcgi(good, "/g").body == b"Hello, world!\n"
+    assert pool_named(status(anycgi_bin, ctl), "good")["health"] == "ok"
