@@ -100,12 +100,33 @@ static void notify_status(const struct master *m, const char *state)
 	           m->stopping ? "stopping" : "serving", pools, alive_all(m));
 }
 
+/* The pool of that name that is not on its way out. */
 static struct pool *find_pool(struct master *m, const char *name)
 {
 	for (struct pool *p = m->pools; p; p = p->next)
-		if (strcmp(pool_name(p), name) == 0)
+		if (!p->leaving && strcmp(pool_name(p), name) == 0)
 			return p;
 	return NULL;
+}
+
+/* A pool renamed, or removed and added back while its workers drain, wants
+ * the sockets the leaving pool holds: it takes them over (the leaving
+ * workers keep their own copies), so the address never closes. */
+static void take_from_leaving(struct master *m, struct pool_config *cfg)
+{
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (!p->leaving)
+			continue;
+		struct pool_config *old = p->cur.cfg;
+		listeners_share(old, cfg);
+		for (size_t i = 0; i < old->n_listeners; i++)
+			for (size_t j = 0; j < cfg->n_listeners; j++)
+				if (old->listeners[i].fd >= 0 &&
+				    old->listeners[i].fd == cfg->listeners[j].fd) {
+					old->listeners[i].fd = -1;
+					old->listeners[i].created_unix = false;
+				}
+	}
 }
 
 /* Takes a pool's configuration out of an array that master_config_free
@@ -202,9 +223,12 @@ static int reload(struct master *m, const char *only, char *err,
 		if (only && strcmp(name, only) != 0)
 			continue;
 		struct pool *p = find_pool(m, name);
-		if (p && !p->leaving)
+		if (p) {
 			pool_reload(p, take_config(&next.pools[i]));
-		else if (!p && add_pool(m, &next.pools[i]) < 0)
+			continue;
+		}
+		take_from_leaving(m, &next.pools[i]);
+		if (add_pool(m, &next.pools[i]) < 0)
 			mlog("error", name, "the new pool could not start");
 	}
 	master_config_free(&next);

@@ -722,3 +722,22 @@ def test_daemon_pool_added_broken_is_degraded_not_fatal(servers, anycgi_bin,
     assert app.alive()
     assert fcgi(good, "/g").body == b"Hello, world!\n"
     assert pool_named(status(anycgi_bin, ctl), "good")["health"] == "ok"
+
+
+def test_daemon_pool_renamed_keeps_its_socket(servers, anycgi_bin, workdir):
+    conf = os.path.join(workdir, "ren.ini")
+    sock = os.path.join(workdir, "ren.sock")
+    text = ("[%%s]\nfastcgi = unix:%s\napp = echo\nworkers = 2\n"
+            "drain-timeout = 5\n" % sock)
+    write_config(conf, text % "before")
+    app = start_master(servers, [anycgi_bin, "daemon", "-c", conf],
+                       sock + ".ctl")
+    wait_workers(app, 2)
+    write_config(conf, text % "after")
+    os.kill(app.proc.pid, signal.SIGHUP)
+    sup.wait_until(lambda: [p["name"] for p in
+                            status(anycgi_bin, sock)["pools"]] == ["after"],
+                   10, "only the renamed pool", proc=app.proc)
+    assert "in use" not in app.proc.log_text()
+    for i in range(5):
+        assert fcgi(sock, "/r?i=%d" % i).status == 200
