@@ -345,25 +345,52 @@ static void client_close(struct client *c)
 	*c = (struct client){.fd = -1};
 }
 
+/* Root or the master's own user may reload and stop; not the status
+ * app's workers, even when they run as the master's user. */
+static bool privileged(struct master *m, const struct ucred *cred)
+{
+	if (cred->uid != 0 && cred->uid != geteuid())
+		return false;
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (p->internal && pool_find(p, cred->pid))
+			return false;
+	return true;
+}
+
+/* A free entry; when there is none, a privileged caller takes the one of
+ * an unprivileged client, so that anyone hammering the socket cannot keep
+ * `anycgi stop` out. */
+static struct client *client_slot(struct master *m, bool priv)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m->clients[i].fd < 0)
+			return &m->clients[i];
+	for (int i = 0; priv && i < MAX_CLIENTS; i++)
+		if (!m->clients[i].privileged) {
+			client_close(&m->clients[i]);
+			return &m->clients[i];
+		}
+	return NULL;
+}
+
 static void client_accept(struct master *m)
 {
 	int fd = accept4(m->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	struct client *c = NULL;
-	for (int i = 0; i < MAX_CLIENTS && !c; i++)
-		if (m->clients[i].fd < 0)
-			c = &m->clients[i];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	bool priv = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	            privileged(m, &cred);
+	struct client *c = client_slot(m, priv);
 	if (!c) {
 		close(fd);
 		return;
 	}
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
-	*c = (struct client){.fd = fd, .deadline_ms = now_ms() + CLIENT_MS,
-	                     .privileged = ok && (cred.uid == 0 ||
-	                                          cred.uid == geteuid())};
+	/* A command line comes at once or not at all: 1 s for it, then
+	 * CLIENT_MS for the whole exchange. */
+	*c = (struct client){.fd = fd, .deadline_ms = now_ms() + 1000,
+	                     .privileged = priv};
 }
 
 static void client_io(struct master *m, struct client *c, short revents)
@@ -381,6 +408,7 @@ static void client_io(struct master *m, struct client *c, short revents)
 			return;
 		if (nl)
 			*nl = '\0';
+		c->deadline_ms = now_ms() + CLIENT_MS;
 		command(m, c, c->in);
 	}
 	(void)revents;
@@ -683,6 +711,12 @@ static int add_status_pool(struct master *m)
 	char err[512], env[PATH_MAX + 32];
 	snprintf(env, sizeof(env), "ANYCGI_CONTROL=%s", m->ctl_path);
 	struct passwd *nobody = geteuid() == 0 ? getpwnam("nobody") : NULL;
+	if (geteuid() == 0 && !nobody) {
+		/* The status app faces the web server: never as root. */
+		mlog("error", NULL, "--status: no user nobody to run the status "
+		     "app as");
+		return -1;
+	}
 	if (pool_option(&cfg, "name", "anycgi-status", err, sizeof(err)) < 0 ||
 	    pool_option(&cfg, "fastcgi", m->mc->status, err, sizeof(err)) < 0 ||
 	    pool_option(&cfg, "app", "status", err, sizeof(err)) < 0 ||
