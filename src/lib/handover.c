@@ -157,6 +157,13 @@ void handover_receive(acgi_server *s)
 				close(fds[i]);
 				continue;
 			}
+			/* Sent while this worker began to drain: back to the
+			 * master, for another heir. */
+			if (s->stopping) {
+				(void)send_fd(s->handover_fd, fds[i]);
+				close(fds[i]);
+				continue;
+			}
 			int fl = fcntl(fds[i], F_GETFL);
 			(void)fcntl(fds[i], F_SETFL, fl | O_NONBLOCK);
 			conn_adopt(s, fds[i]);

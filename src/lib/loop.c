@@ -117,7 +117,7 @@ int loop_step(acgi_server *s, int timeout_ms)
 			on_stop(s);
 		else if (kind == WATCH_CONN)
 			conn_on_event(evs[i].data.ptr, evs[i].events);
-		else if (kind == WATCH_HANDOVER && !s->stopping)
+		else if (kind == WATCH_HANDOVER)
 			handover_receive(s);
 	}
 	/* New connections last, and not at all while a single-threaded

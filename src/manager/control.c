@@ -32,6 +32,15 @@ const char *control_registry(void)
 	else
 		snprintf(dir, sizeof(dir), "/tmp/anycgi-%u", (unsigned)geteuid());
 	(void)mkdir(dir, 0700);
+	/* In /tmp another user could have made it first: only a directory
+	 * of our own that nobody else may write is used. */
+	struct stat st;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 022)) {
+		mlog("warning", NULL, "%s is not a private directory of this "
+		     "user: no control socket registry", dir);
+		snprintf(dir, sizeof(dir), "/nonexistent/anycgi-registry");
+	}
 	return dir;
 }
 

@@ -57,6 +57,7 @@ struct master {
 	long long next_sample_ms;
 	double started_unix;
 	bool was_reloading;        /* for systemd's READY=1 after a reload */
+	bool came_up;              /* every first pool had a worker up */
 	int exit_code;
 };
 
@@ -99,12 +100,33 @@ static void notify_status(const struct master *m, const char *state)
 	           m->stopping ? "stopping" : "serving", pools, alive_all(m));
 }
 
+/* The pool of that name that is not on its way out. */
 static struct pool *find_pool(struct master *m, const char *name)
 {
 	for (struct pool *p = m->pools; p; p = p->next)
-		if (strcmp(pool_name(p), name) == 0)
+		if (!p->leaving && strcmp(pool_name(p), name) == 0)
 			return p;
 	return NULL;
+}
+
+/* A pool renamed, or removed and added back while its workers drain, wants
+ * the sockets the leaving pool holds: it takes them over (the leaving
+ * workers keep their own copies), so the address never closes. */
+static void take_from_leaving(struct master *m, struct pool_config *cfg)
+{
+	for (struct pool *p = m->pools; p; p = p->next) {
+		if (!p->leaving)
+			continue;
+		struct pool_config *old = p->cur.cfg;
+		listeners_share(old, cfg);
+		for (size_t i = 0; i < old->n_listeners; i++)
+			for (size_t j = 0; j < cfg->n_listeners; j++)
+				if (old->listeners[i].fd >= 0 &&
+				    old->listeners[i].fd == cfg->listeners[j].fd) {
+					old->listeners[i].fd = -1;
+					old->listeners[i].created_unix = false;
+				}
+	}
 }
 
 /* Takes a pool's configuration out of an array that master_config_free
@@ -169,6 +191,7 @@ static int reload(struct master *m, const char *only, char *err,
 	}
 	sd_notify(0, "RELOADING=1");
 	m->was_reloading = true;
+	m->came_up = true; /* the start is over: a broken pool degrades */
 	m->next_sample_ms = 0; /* watch the new generation now, not in a second */
 	if (!m->mc->config_path) {
 		for (struct pool *p = m->pools; p; p = p->next)
@@ -200,9 +223,12 @@ static int reload(struct master *m, const char *only, char *err,
 		if (only && strcmp(name, only) != 0)
 			continue;
 		struct pool *p = find_pool(m, name);
-		if (p && !p->leaving)
+		if (p) {
 			pool_reload(p, take_config(&next.pools[i]));
-		else if (!p && add_pool(m, &next.pools[i]) < 0)
+			continue;
+		}
+		take_from_leaving(m, &next.pools[i]);
+		if (add_pool(m, &next.pools[i]) < 0)
 			mlog("error", name, "the new pool could not start");
 	}
 	master_config_free(&next);
@@ -292,6 +318,8 @@ static void command(struct master *m, struct client *c, char *line)
 	           (strcmp(w[0], "reload") == 0 || strcmp(w[0], "stop") == 0)) {
 		sb_printf(&c->out, "error: %s needs root or the master's user\n",
 		          w[0]);
+	} else if (m->stopping && n >= 1 && strcmp(w[0], "reload") == 0) {
+		sb_printf(&c->out, "error: the master is stopping\n");
 	} else if (n >= 1 && n <= 2 && strcmp(w[0], "reload") == 0) {
 		mlog("info", NULL, "reload asked through the control socket");
 		if (reload(m, n == 2 ? w[1] : NULL, err, sizeof(err)) < 0)
@@ -317,25 +345,52 @@ static void client_close(struct client *c)
 	*c = (struct client){.fd = -1};
 }
 
+/* Root or the master's own user may reload and stop; not the status
+ * app's workers, even when they run as the master's user. */
+static bool privileged(struct master *m, const struct ucred *cred)
+{
+	if (cred->uid != 0 && cred->uid != geteuid())
+		return false;
+	for (struct pool *p = m->pools; p; p = p->next)
+		if (p->internal && pool_find(p, cred->pid))
+			return false;
+	return true;
+}
+
+/* A free entry; when there is none, a privileged caller takes the one of
+ * an unprivileged client, so that anyone hammering the socket cannot keep
+ * `anycgi stop` out. */
+static struct client *client_slot(struct master *m, bool priv)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m->clients[i].fd < 0)
+			return &m->clients[i];
+	for (int i = 0; priv && i < MAX_CLIENTS; i++)
+		if (!m->clients[i].privileged) {
+			client_close(&m->clients[i]);
+			return &m->clients[i];
+		}
+	return NULL;
+}
+
 static void client_accept(struct master *m)
 {
 	int fd = accept4(m->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	struct client *c = NULL;
-	for (int i = 0; i < MAX_CLIENTS && !c; i++)
-		if (m->clients[i].fd < 0)
-			c = &m->clients[i];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	bool priv = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	            privileged(m, &cred);
+	struct client *c = client_slot(m, priv);
 	if (!c) {
 		close(fd);
 		return;
 	}
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
-	*c = (struct client){.fd = fd, .deadline_ms = now_ms() + CLIENT_MS,
-	                     .privileged = ok && (cred.uid == 0 ||
-	                                          cred.uid == geteuid())};
+	/* A command line comes at once or not at all: 1 s for it, then
+	 * CLIENT_MS for the whole exchange. */
+	*c = (struct client){.fd = fd, .deadline_ms = now_ms() + 1000,
+	                     .privileged = priv};
 }
 
 static void client_io(struct master *m, struct client *c, short revents)
@@ -353,6 +408,7 @@ static void client_io(struct master *m, struct client *c, short revents)
 			return;
 		if (nl)
 			*nl = '\0';
+		c->deadline_ms = now_ms() + CLIENT_MS;
 		command(m, c, c->in);
 	}
 	(void)revents;
@@ -552,8 +608,12 @@ static long long step(struct master *m)
 		m->next_sample_ms = now + (busy ? TICK_BUSY_MS : TICK_MS);
 	}
 	long long timeout = m->next_sample_ms - now;
-	for (struct pool *p = m->pools; p; p = p->next)
+	bool up = true;
+	for (struct pool *p = m->pools; p; p = p->next) {
 		timeout = earliest(timeout, pool_maintain(p, now));
+		up &= p->cur.ever_up;
+	}
+	m->came_up |= up;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms)
 			client_close(&m->clients[i]);
@@ -582,15 +642,24 @@ static bool stop_step(struct master *m, long long *timeout)
 	return false;
 }
 
+/* A pool whose program never comes up: at start the master gives up
+ * (`anycgi run` fails with the reason); a pool added later by a reload is
+ * only reported degraded, and keeps trying with backoff, since the others
+ * serve. */
 static void give_up_if_hopeless(struct master *m)
 {
-	for (struct pool *p = m->pools; p && !m->stopping; p = p->next)
-		if (pool_hopeless(p)) {
-			mlog("error", pool_name(p), "%s keeps dying at start: giving up",
-			     p->cur.cfg->argv[0]);
-			m->exit_code = 1;
-			begin_stop(m, true);
+	for (struct pool *p = m->pools; p && !m->stopping; p = p->next) {
+		if (!pool_hopeless(p))
+			continue;
+		if (m->came_up) {
+			pool_degraded(p, "keeps dying at start");
+			continue;
 		}
+		mlog("error", pool_name(p), "%s keeps dying at start: giving up",
+		     p->cur.cfg->argv[0]);
+		m->exit_code = 1;
+		begin_stop(m, true);
+	}
 }
 
 static void loop(struct master *m)
@@ -642,6 +711,12 @@ static int add_status_pool(struct master *m)
 	char err[512], env[PATH_MAX + 32];
 	snprintf(env, sizeof(env), "ANYCGI_CONTROL=%s", m->ctl_path);
 	struct passwd *nobody = geteuid() == 0 ? getpwnam("nobody") : NULL;
+	if (geteuid() == 0 && !nobody) {
+		/* The status app faces the web server: never as root. */
+		mlog("error", NULL, "--status: no user nobody to run the status "
+		     "app as");
+		return -1;
+	}
 	if (pool_option(&cfg, "name", "anycgi-status", err, sizeof(err)) < 0 ||
 	    pool_option(&cfg, "fastcgi", m->mc->status, err, sizeof(err)) < 0 ||
 	    pool_option(&cfg, "app", "status", err, sizeof(err)) < 0 ||

@@ -43,6 +43,8 @@ struct pool_config {
 	gid_t socket_gid;                 /* their group, (gid_t)-1: keep */
 	char *chroot_dir;                 /* workers' root, NULL: none, owned */
 	uid_t user;                       /* workers' user, (uid_t)-1: keep */
+	gid_t user_gid;                   /* that user's group, read when the
+	                                     option was (not in the child) */
 	gid_t group;                      /* workers' group, (gid_t)-1: keep */
 	long long rlimit_files;           /* RLIMIT_NOFILE, -1: inherit */
 	long long rlimit_as;              /* RLIMIT_AS bytes, -1: inherit */

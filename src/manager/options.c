@@ -33,6 +33,7 @@ void pool_defaults(struct pool_config *cfg)
 	cfg->socket_mode = -1;
 	cfg->user = (uid_t)-1;
 	cfg->group = (gid_t)-1;
+	cfg->user_gid = (gid_t)-1;
 	cfg->rlimit_files = cfg->rlimit_as = cfg->rlimit_nproc = -1;
 	cfg->socket_uid = (uid_t)-1;
 	cfg->socket_gid = (gid_t)-1;
@@ -265,8 +266,13 @@ static int other_option(struct pool_config *cfg, const char *name,
 		return cfg->stop_signal < 0
 		       ? fail(err, errlen, "%s: unknown signal", val) : 0;
 	}
-	if (strcmp(name, "user") == 0)
-		return lookup_user(val, &cfg->user, err, errlen);
+	if (strcmp(name, "user") == 0) {
+		if (lookup_user(val, &cfg->user, err, errlen) < 0)
+			return -1;
+		struct passwd *pw = getpwuid(cfg->user);
+		cfg->user_gid = pw ? pw->pw_gid : (gid_t)-1;
+		return 0;
+	}
 	if (strcmp(name, "group") == 0)
 		return lookup_group(val, &cfg->group, err, errlen);
 	if (strcmp(name, "socket-owner") == 0)

@@ -87,9 +87,10 @@ static int sb_create(struct worker *w)
 
 /* The worker's half, copied out under its sequence counter and checked:
  * whatever a worker wrote is untrusted input. */
-static bool sb_read(const struct worker *w, struct acgi_scoreboard *out)
+static bool sb_read(const struct worker *w, struct acgi_scoreboard *dst)
 {
 	const struct acgi_scoreboard *page = w->sb;
+	struct acgi_scoreboard copy, *out = &copy;
 	for (int tries = 0; page && tries < 4; tries++) {
 		uint32_t s1 = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
 		if (s1 & 1)
@@ -106,6 +107,7 @@ static bool sb_read(const struct worker *w, struct acgi_scoreboard *out)
 		out->ready = out->ready == 1;
 		if (out->active > 1000000)
 			out->active = 1000000;
+		*dst = copy; /* only a page that passed the checks */
 		return true;
 	}
 	return false;
@@ -158,35 +160,74 @@ static int pass_fd(int via, int fd)
 	return sendmsg(via, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
-/* A ready libanycgi worker of the current generation that is staying,
- * taken in turn. */
-static struct worker *heir(struct pool *p, const struct worker *from)
+static bool sb_read(const struct worker *w, struct acgi_scoreboard *out);
+
+/* Can this worker take a connection now? Its page is read afresh: the
+ * last sample may be a second old, and a draining worker would drop it. */
+static bool can_inherit(const struct pool *p, const struct worker *w,
+                        const struct worker *from)
 {
-	struct worker *first = NULL, *after = NULL;
-	bool past = false;
-	for (struct worker *w = p->workers; w; w = w->next) {
-		bool ok = w != from && w->pid > 0 && w->handover >= 0 &&
-		          !w->retiring && w->gen == p->cur.id && w->snap_ok &&
-		          w->snap.ready;
-		if (ok && !first)
-			first = w;
-		if (ok && past && !after)
-			after = w;
-		past |= w->pid == p->last_heir;
-	}
-	struct worker *h = after ? after : first;
-	if (h)
-		p->last_heir = h->pid;
-	return h;
+	struct acgi_scoreboard now;
+	return w != from && w->pid > 0 && w->handover >= 0 && !w->retiring &&
+	       w->gen == p->cur.id && sb_read(w, &now) && now.ready &&
+	       now.state != ACGI_SB_DRAINING;
 }
+
+/* Passes fd to the ready workers in turn, trying the next one when a
+ * send fails. Returns 0 when one took it. */
+static int bequeath(struct pool *p, const struct worker *from, int fd)
+{
+	struct worker *start = NULL;
+	for (struct worker *w = p->workers; w && !start; w = w->next)
+		if (w->pid == p->last_heir)
+			start = w->next;
+	for (int pass = 0; pass < 2; pass++)
+		for (struct worker *w = pass ? p->workers : start; w; w = w->next) {
+			if (!can_inherit(p, w, from) || pass_fd(w->handover, fd) < 0)
+				continue;
+			p->last_heir = w->pid;
+			return 0;
+		}
+	return -1;
+}
+
+/* What a worker hands over must be a connection accepted on one of the
+ * pool's listeners: a stream socket, not listening, whose local address
+ * is a listener's. A hostile worker cannot slip in a socketpair end that
+ * the heir would take for the web server. */
+static bool from_listener(const struct pool_config *cfg, int fd)
+{
+	int type = 0, listening = 1;
+	socklen_t len = sizeof(type);
+	struct sockaddr_storage mine, theirs;
+	socklen_t ml = sizeof(mine);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_STREAM)
+		return false;
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+	    listening || getsockname(fd, (struct sockaddr *)&mine, &ml) < 0)
+		return false;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		socklen_t tl = sizeof(theirs);
+		if (getsockname(cfg->listeners[i].fd, (struct sockaddr *)&theirs,
+		                &tl) == 0 && tl == ml &&
+		    memcmp(&mine, &theirs, ml) == 0)
+			return true;
+	}
+	return false;
+}
+
+enum { HANDOVER_MESSAGES_MAX = 64 }; /* per wake-up: the loop goes on */
 
 /* Kept connections a draining worker sent: on to the new generation. The
  * master holds each only for the moment it takes; without an heir the
- * connection closes (the worker would have closed it). */
+ * connection closes (the worker would have closed it). Every fd that
+ * arrives is closed here, whatever the message looks like. */
 static void forward_handover(struct pool *p, struct worker *w)
 {
-	unsigned n = 0, lost = 0;
-	for (;;) {
+	unsigned n = 0, lost = 0, bad = 0;
+	for (int m = 0; m < HANDOVER_MESSAGES_MAX; m++) {
 		char byte;
 		struct iovec iov = {&byte, 1};
 		union {
@@ -198,15 +239,9 @@ static void forward_handover(struct pool *p, struct worker *w)
 		                     .msg_controllen = sizeof(u.space)};
 		ssize_t r = recvmsg(w->handover, &msg, MSG_DONTWAIT |
 		                    MSG_CMSG_CLOEXEC);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-			/* The worker's end is gone: nothing more comes. */
-			close(w->handover);
-			w->handover = -1;
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		}
-		if (r < 0)
-			break;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
+		for (struct cmsghdr *c = r >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c;
 		     c = CMSG_NXTHDR(&msg, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -214,22 +249,41 @@ static void forward_handover(struct pool *p, struct worker *w)
 			for (size_t i = 0; i < k; i++) {
 				int fd;
 				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				struct worker *h = heir(p, w);
-				if (h && pass_fd(h->handover, fd) == 0)
+				if (!w->retiring || !from_listener(p->cur.cfg, fd))
+					bad++;
+				else if (bequeath(p, w, fd) == 0)
 					n++;
 				else
 					lost++;
 				close(fd);
 			}
 		}
+		if (r < 0 || (r == 0 && msg.msg_controllen == 0)) {
+			/* The worker's end is gone: nothing more comes. */
+			close(w->handover);
+			w->handover = -1;
+			break;
+		}
 	}
 	if (n || lost)
 		mlog("info", pool_name(p), "worker %d handed over %u kept "
 		     "connections%s", (int)w->pid, n, lost ? " (some closed: no "
 		     "worker to take them)" : "");
+	if (bad)
+		mlog("warning", pool_name(p), "worker %d sent %u file descriptors "
+		     "that are not connections it may hand over: closed",
+		     (int)w->pid, bad);
 }
 
 /* ---- starting and stopping workers ---- */
+
+/* The worker and whatever it started (it leads its own process group; a
+ * forked one may not yet: then the worker alone). */
+static void kill_group(const struct worker *w, int sig)
+{
+	if (kill(-w->pid, sig) < 0)
+		(void)kill(w->pid, sig);
+}
 
 static struct worker *worker_new(struct pool *p, struct generation *g)
 {
@@ -376,11 +430,12 @@ static void describe_status(int status, char *out, size_t cap)
  * requests), so such a worker is replaced at once even if it was young,
  * unless it keeps doing so right after its start: /bin/true must not make
  * the master spin. */
-static bool replace_at_once(struct generation *g, bool clean, long long age)
+static bool replace_at_once(struct generation *g, bool clean, bool served,
+                            long long age)
 {
 	/* With --max-requests a busy worker may use its budget in a few
 	 * milliseconds: its clean exit is the plan, never a failure. */
-	bool recycled = clean && g->cfg->max_requests > 0;
+	bool recycled = clean && g->cfg->max_requests > 0 && served;
 	if (recycled || age >= START_GRACE_MS || (clean && age >= QUICK_EXIT_MS)) {
 		g->quick_exits = 0;
 		return true;
@@ -400,8 +455,13 @@ static void on_unplanned_exit(struct pool *p, struct generation *g,
 	long long age = w->was_ready ? START_GRACE_MS : now - w->started_ms;
 	if (!clean)
 		p->crashes++;
-	if (replace_at_once(g, clean, age)) {
-		if (age >= START_GRACE_MS || (clean && g->cfg->max_requests)) {
+	/* Served: seen ready, or (a foreign program, which shows little)
+	 * alive long enough to have done some work. /bin/true is neither. */
+	bool served = w->was_ready ||
+	              (!w->snap_ok && now - w->started_ms >= QUICK_EXIT_MS);
+	if (replace_at_once(g, clean, served, age)) {
+		if (age >= START_GRACE_MS ||
+		    (clean && g->cfg->max_requests && served)) {
 			g->ever_up = true;
 			g->deaths_at_start = 0;
 			g->backoff_ms = BACKOFF_FIRST_MS;
@@ -429,7 +489,8 @@ void pool_on_exit(struct pool *p, struct worker *w, int status)
 	struct acgi_scoreboard last;
 	if (sb_read(w, &last)) {
 		if (last.requests > w->counted)
-			p->requests += last.requests - w->counted;
+			p->requests += last.requests - w->counted < 1000000
+			               ? last.requests - w->counted : 1000000;
 		w->was_ready |= last.ready || last.requests > 0;
 	}
 	struct generation *g = gen_of(p, w);
@@ -491,14 +552,18 @@ static void sample_worker(struct pool *p, struct worker *w, long long now)
 		/* --max-requests: a libanycgi worker would stop itself at its
 		 * budget; at 90% of it a successor starts, and the worker
 		 * leaves once that one is ready, so capacity never drops. */
-		if (w->budget && !w->retiring && !w->retire_at_ms &&
+		if (w->budget && !w->retiring &&
+		    (!w->retire_at_ms || w->retire_at_ms > now) &&
 		    w->snap.requests * 10 >= (uint64_t)w->budget * 9)
 			w->retire_at_ms = now;
 		if (w->snap.req_start_ms > now ||
 		    w->snap.req_start_ms < w->started_ms - 1000)
 			w->snap.req_start_ms = 0;
 		if (w->snap.requests > w->counted) {
-			p->requests += w->snap.requests - w->counted;
+			/* A worker may lie about itself, not blow up the pool's
+			 * total: no more than a million a sample. */
+			uint64_t more = w->snap.requests - w->counted;
+			p->requests += more < 1000000 ? more : 1000000;
 			w->counted = w->snap.requests;
 		}
 	}
@@ -511,6 +576,10 @@ static void sample_worker(struct pool *p, struct worker *w, long long now)
 		struct generation *g = gen_of(p, w);
 		if (g)
 			g->ever_up = true;
+		if (g == &p->cur && strcmp(p->reason, "keeps dying at start") == 0) {
+			snprintf(p->health, sizeof(p->health), "ok");
+			p->reason[0] = '\0';
+		}
 	}
 	enum activity a = activity(p, w, now);
 	if (a == ACT_IDLE) {
@@ -554,7 +623,7 @@ static void check_timeout(struct pool *p, struct worker *w, long long now)
 		mlog("warning", pool_name(p), "worker %d still running %lld ms "
 		     "after SIGTERM: SIGKILL", (int)w->pid, now - w->timeout_next_ms
 		     + TIMEOUT_GRACE_MS);
-		(void)kill(w->pid, SIGKILL);
+		kill_group(w, SIGKILL);
 		w->timeout_stage = 2;
 		return;
 	}
@@ -570,7 +639,7 @@ static void check_timeout(struct pool *p, struct worker *w, long long now)
 	w->timeout_stage = 1;
 	w->timeout_next_ms = now + TIMEOUT_GRACE_MS;
 	w->retiring = w->signalled = true; /* its replacement starts now */
-	(void)kill(w->pid, SIGTERM);
+	kill_group(w, SIGTERM);
 }
 
 /* --slow-log: once per request, with where the worker is blocked. */
@@ -692,13 +761,20 @@ static void reload_commit(struct pool *p, long long now)
  * and the pool says why. A bad deploy is not an outage. */
 static void reload_abort(struct pool *p, long long now, const char *why)
 {
-	for (struct worker *w = p->workers; w; w = w->next)
-		if (w->gen == p->new.id && w->pid > 0) {
-			w->retiring = true;
-			w->signalled = true;
-			w->kill_at_ms = now + 1000;
-			(void)kill(w->pid, SIGTERM);
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->gen != p->new.id || w->pid <= 0)
+			continue;
+		/* One already serving finishes its requests and hands its
+		 * kept connections on; one not up yet just goes. */
+		if (is_ready(p, w, now)) {
+			worker_signal_stop(w, now);
+			continue;
 		}
+		w->retiring = true;
+		w->signalled = true;
+		w->kill_at_ms = now + 1000;
+		kill_group(w, SIGTERM);
+	}
 	snprintf(p->health, sizeof(p->health), "degraded");
 	snprintf(p->reason, sizeof(p->reason), "generation %u %s; generation "
 	         "%u keeps serving", p->new.id, why, p->cur.id);
@@ -902,7 +978,7 @@ static long long enforce_deadline(struct pool *p, struct worker *w,
 		return w->kill_at_ms - now;
 	mlog("warning", pool_name(p), "worker %d still running at its drain "
 	     "deadline: SIGKILL", (int)w->pid);
-	(void)kill(w->pid, SIGKILL);
+	kill_group(w, SIGKILL);
 	w->kill_at_ms = 0;
 	return -1;
 }
@@ -935,7 +1011,7 @@ void pool_stop(struct pool *p, bool fast)
 		if (fast) {
 			w->retiring = w->signalled = true;
 			w->kill_at_ms = now + 900;
-			(void)kill(w->pid, SIGTERM);
+			kill_group(w, SIGTERM);
 		} else {
 			worker_signal_stop(w, now);
 		}
@@ -946,7 +1022,7 @@ void pool_kill(struct pool *p)
 {
 	for (struct worker *w = p->workers; w; w = w->next)
 		if (w->pid > 0)
-			(void)kill(w->pid, SIGKILL);
+			kill_group(w, SIGKILL);
 }
 
 unsigned pool_alive(const struct pool *p)
@@ -969,6 +1045,15 @@ bool pool_hopeless(const struct pool *p)
 		    now - w->started_ms >= START_GRACE_MS)
 			return false;
 	return true;
+}
+
+void pool_degraded(struct pool *p, const char *why)
+{
+	if (strcmp(p->health, "degraded") == 0)
+		return;
+	snprintf(p->health, sizeof(p->health), "degraded");
+	snprintf(p->reason, sizeof(p->reason), "%s", why);
+	mlog("error", pool_name(p), "%s: degraded, still trying", why);
 }
 
 bool pool_busy_ticking(const struct pool *p)

@@ -123,6 +123,9 @@ unsigned pool_alive(const struct pool *p);
  * start: the master gives up on it. */
 bool pool_hopeless(const struct pool *p);
 
+/* Marks the pool degraded with the reason (logged once). */
+void pool_degraded(struct pool *p, const char *why);
+
 /* Needs sampling often (a reload, timeouts, scaling): the tick is short. */
 bool pool_busy_ticking(const struct pool *p);
 

@@ -93,10 +93,12 @@ static int drop_privileges(const struct pool_config *cfg)
 	    set_limit(RLIMIT_AS, cfg->rlimit_as) < 0 ||
 	    set_limit(RLIMIT_NPROC, cfg->rlimit_nproc) < 0)
 		return -1;
-	gid_t gid = cfg->group;
-	if (gid == (gid_t)-1 && cfg->user != (uid_t)-1) {
-		struct passwd *pw = getpwuid(cfg->user);
-		gid = pw ? pw->pw_gid : (gid_t)-1;
+	/* The user's group was read with the configuration: no lookup here
+	 * that could fail and leave the worker with root's groups. */
+	gid_t gid = cfg->group != (gid_t)-1 ? cfg->group : cfg->user_gid;
+	if (cfg->user != (uid_t)-1 && gid == (gid_t)-1) {
+		errno = EINVAL;
+		return -1;
 	}
 	/* The chroot needs root, so it comes before the user changes; the
 	 * program is then looked up inside it. */
@@ -163,6 +165,7 @@ static int spawn_forked(const struct pool_config *cfg, const int *fds,
 		for (int sig = 1; sig < NSIG; sig++)
 			(void)signal(sig, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)setpgid(0, 0);
 		for (size_t i = 0; i < n_fds; i++)
 			if (dup2(fds[i], (int)i) < 0)
 				goto fail;
@@ -231,8 +234,12 @@ static int spawn_plain(const struct pool_config *cfg, const int *fds,
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
+	/* Its own process group: a kill at a deadline reaches whatever the
+	 * worker started too (php-cgi's children, a CGI script). */
+	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK |
+	                         POSIX_SPAWN_SETPGROUP);
 	int rc = posix_spawnp(pid, cfg->argv[0], &fa, &attr, cfg->argv,
 	                      (char *const *)env->vars);
 	posix_spawn_file_actions_destroy(&fa);

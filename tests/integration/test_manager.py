@@ -646,3 +646,98 @@ def test_status_listener_through_nginx_and_chromium(servers, anycgi_bin,
                     web.url("/fcgi/status")], capture_output=True,
                    timeout=90, stdin=subprocess.DEVNULL)
     assert os.path.getsize(png) > 20000, png
+
+
+# ---- foreign programs: what /proc shows -------------------------------------
+
+def test_php_cgi_status_and_request_timeout(servers, anycgi_bin):
+    php = shutil.which("php-cgi")
+    assert php, "php-cgi is missing: scripts/install-deps.sh installs it"
+    path = os.path.join(servers.workdir, "php.sock")
+    app = start_master(servers, [anycgi_bin, "run", "--fastcgi",
+                                 "unix:" + path, "--workers", "2",
+                                 "--request-timeout", "1", "--", php], path)
+    wait_workers(app, 2)
+    web = servers.nginx(app)
+    os.makedirs(os.path.join(web.dir, "www"), exist_ok=True)
+    with open(os.path.join(web.dir, "www", "nap.php"), "w") as f:
+        f.write("<?php sleep((int)($_GET['s'] ?? 0)); echo 'awake';\n")
+    assert web.request("GET", "/nap.php").body == b"awake"
+    # php-cgi writes no scoreboard: /proc shows it waiting in accept.
+    sup.wait_until(lambda: all(
+        p["state"] == "idle" and p["requests"] is None and
+        p["libanycgi"] is False
+        for p in status(anycgi_bin, path)["pools"][0]["processes"]), 5,
+        "php-cgi workers idle in accept")
+    # A request past the timeout: the worker gets SIGTERM (php-cgi cuts
+    # its sleep short and ends the request; another program would die and
+    # nginx answer 502), then SIGKILL if need be, and is replaced; the log
+    # says so. Either way the client is not kept waiting 30 s.
+    t0 = time.monotonic()
+    web.request("GET", "/nap.php?s=30")
+    assert time.monotonic() - t0 < 6
+    assert re.search(r"request timeout: worker \d+, \(a foreign program",
+                     app.proc.log_text()), app.proc.log_text()
+    wait_workers(app, 2)
+    assert web.request("GET", "/nap.php").body == b"awake"
+
+
+def test_ipv6_listener_and_status_by_address(servers, anycgi_bin):
+    host = sup.ipv6_loopback()
+    assert host, "no IPv6 loopback on this machine"
+    port = sup.free_port("::1")
+    name = "six%d" % port
+    proc = servers.start("anycgi", [anycgi_bin, "echo", "--fastcgi",
+                                    "[::1]:%d" % port, "--name", name,
+                                    "--workers", "2"])
+    sup.wait_until(lambda: sup.listening_in_group(proc.pgid, port=port), 10,
+                   "the pool to listen on [::1]", proc=proc)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(("::1", port))
+    s.sendall(fw.request_bytes(1, fw.cgi_params("GET", "/v6"), flags=0))
+    r = fw.read_response(fw.Reader(s), 1).cgi()
+    s.close()
+    assert r.status == 200, r
+    st = status(anycgi_bin, "[::1]:%d" % port)
+    assert pool_named(st, name)["listeners"][0]["addr"] == "[::1]:%d" % port
+
+
+def test_daemon_pool_added_broken_is_degraded_not_fatal(servers, anycgi_bin,
+                                                        hello_bin, workdir):
+    conf = os.path.join(workdir, "two.ini")
+    good = os.path.join(workdir, "good.sock")
+    ctl = os.path.join(workdir, "two.ctl")
+    base = ("[global]\ncontrol = %s\n\n[good]\nfastcgi = unix:%s\n"
+            "program = %s\n" % (ctl, good, hello_bin))
+    write_config(conf, base)
+    app = start_master(servers, [anycgi_bin, "daemon", "-c", conf], ctl)
+    wait_workers(app, 1)
+    write_config(conf, base + "\n[bad]\nfastcgi = unix:%s/bad.sock\n"
+                 "program = /bin/false\n" % workdir)
+    os.kill(app.proc.pid, signal.SIGHUP)
+    sup.wait_until(lambda: pool_named(status(anycgi_bin, ctl), "bad")
+                   ["health"] == "degraded", 20, "the new pool degraded",
+                   proc=app.proc)
+    assert app.alive()
+    assert fcgi(good, "/g").body == b"Hello, world!\n"
+    assert pool_named(status(anycgi_bin, ctl), "good")["health"] == "ok"
+
+
+def test_daemon_pool_renamed_keeps_its_socket(servers, anycgi_bin, workdir):
+    conf = os.path.join(workdir, "ren.ini")
+    sock = os.path.join(workdir, "ren.sock")
+    text = ("[%%s]\nfastcgi = unix:%s\napp = echo\nworkers = 2\n"
+            "drain-timeout = 5\n" % sock)
+    write_config(conf, text % "before")
+    app = start_master(servers, [anycgi_bin, "daemon", "-c", conf],
+                       sock + ".ctl")
+    wait_workers(app, 2)
+    write_config(conf, text % "after")
+    os.kill(app.proc.pid, signal.SIGHUP)
+    sup.wait_until(lambda: [p["name"] for p in
+                            status(anycgi_bin, sock)["pools"]] == ["after"],
+                   10, "only the renamed pool", proc=app.proc)
+    assert "in use" not in app.proc.log_text()
+    for i in range(5):
+        assert fcgi(sock, "/r?i=%d" % i).status == 200
