@@ -108,6 +108,10 @@ bool handover_send(acgi_server *s, struct conn *c)
 		if (poll(&p, 1, 1000) <= 0 || send_fd(s->handover_fd, c->fd) < 0)
 			return false;
 	}
+	/* The description lives on (the message holds it), and with it its
+	 * epoll registration: take it out, or the loop would hear of a
+	 * connection already freed. */
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	conn_close(c, "handed over to the next generation");
 	return true;
 }
