@@ -162,9 +162,12 @@ int conn_close_idle(acgi_server *s, bool fresh_too)
 		if (conn_idle(c) && c->out.len == 0 && !c->lingering &&
 		    reading(c))
 			on_readable(c);
-		/* A connection that has not sent its first byte yet was
-		 * accepted for a request on its way: it gets a moment. */
-		bool fresh = !c->closed && c->proto == ACGI_PROTO_AUTO;
+		/* A connection that has not sent its first byte, or is in the
+		 * middle of a record, was accepted (or reused) for a request on
+		 * its way: it gets a moment, to be served and handed over. */
+		bool fresh = !c->closed && (c->proto == ACGI_PROTO_AUTO ||
+		             (c->proto == ACGI_PROTO_FASTCGI &&
+		              !fcgi_server_at_record_start(&c->fs)));
 		/* Handed over, a connection needs no grace: the next
 		 * generation reads whatever comes on it. */
 		if (!c->closed && conn_idle(c) && c->out.len == 0 &&

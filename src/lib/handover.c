@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -85,16 +86,32 @@ static int send_fd(int via, int fd)
 	return sendmsg(via, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
+bool handover_possible(const acgi_server *s, const struct conn *c)
+{
+	return s->handover_fd >= 0 && !c->closed && !c->lingering &&
+	       !c->in.len && !c->out.len && c->proto != ACGI_PROTO_SCGI &&
+	       (c->proto != ACGI_PROTO_FASTCGI ||
+	        fcgi_server_at_record_start(&c->fs));
+}
+
 bool handover_send(acgi_server *s, struct conn *c)
 {
 	/* Only a FastCGI connection between requests, with nothing of ours
 	 * unsent and nothing of theirs read: the next worker starts it at a
 	 * record boundary. */
-	if (s->handover_fd < 0 || c->closed || c->lingering || c->in.len ||
-	    c->out.len || c->proto == ACGI_PROTO_SCGI)
+	if (!handover_possible(s, c))
 		return false;
-	if (send_fd(s->handover_fd, c->fd) < 0)
-		return false;
+	if (send_fd(s->handover_fd, c->fd) < 0) {
+		/* The master has not read yet: the worker drains anyway, so a
+		 * short wait beats closing a kept connection. */
+		struct pollfd p = {.fd = s->handover_fd, .events = POLLOUT};
+		if (poll(&p, 1, 1000) <= 0 || send_fd(s->handover_fd, c->fd) < 0)
+			return false;
+	}
+	/* The description lives on (the message holds it), and with it its
+	 * epoll registration: take it out, or the loop would hear of a
+	 * connection already freed. */
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	conn_close(c, "handed over to the next generation");
 	return true;
 }
@@ -160,7 +177,10 @@ void handover_receive(acgi_server *s)
 			/* Sent while this worker began to drain: back to the
 			 * master, for another heir. */
 			if (s->stopping) {
-				(void)send_fd(s->handover_fd, fds[i]);
+				struct pollfd p = {.fd = s->handover_fd, .events = POLLOUT};
+				if (send_fd(s->handover_fd, fds[i]) < 0 &&
+				    poll(&p, 1, 1000) > 0)
+					(void)send_fd(s->handover_fd, fds[i]);
 				close(fds[i]);
 				continue;
 			}

@@ -207,6 +207,7 @@ void conn_adopt(acgi_server *s, int fd);
 void handover_open(acgi_server *s);
 int handover_arm(acgi_server *s);
 void handover_close(acgi_server *s);
+bool handover_possible(const acgi_server *s, const struct conn *c);
 bool handover_send(acgi_server *s, struct conn *c);
 void handover_receive(acgi_server *s);
 

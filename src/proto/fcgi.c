@@ -876,3 +876,8 @@ int fcgi_server_feed(struct fcgi_server *s, const uint8_t *in, size_t len,
 			return (int)used;
 	}
 }
+
+bool fcgi_server_at_record_start(const struct fcgi_server *s)
+{
+	return s->rec.state == REC_HEADER && s->rec.hdr_len == 0;
+}

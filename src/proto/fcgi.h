@@ -258,6 +258,10 @@ int fcgi_server_feed(struct fcgi_server *s, const uint8_t *in, size_t len,
 /* Frees the slot of request_id, after the caller sent END_REQUEST. */
 void fcgi_server_end(struct fcgi_server *s, uint16_t request_id);
 
+/* True between records: no byte of a next record has been read. A
+ * connection handed to another process must be cut there. */
+bool fcgi_server_at_record_start(const struct fcgi_server *s);
+
 /* Returns the number of active request ids. */
 size_t fcgi_server_active(const struct fcgi_server *s);
 
