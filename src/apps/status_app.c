@@ -14,7 +14,7 @@ enum { ANSWER_MAX = 8 << 20 };
 
 static const struct {
 	const char *word, *format, *type;
-} formats[] = {
+} formats[STATUS_QUERY_FORMATS] = {
 	{"json", "json", "application/json"},
 	{"prometheus", "prometheus", "text/plain; version=0.0.4"},
 	{"metrics", "prometheus", "text/plain; version=0.0.4"},
@@ -22,9 +22,7 @@ static const struct {
 	{"html", "html", "text/html; charset=utf-8"},
 };
 
-/* The format from the query's words (the last one wins), HTML by
- * default; pool=NAME, a word of letters, digits, '-', '_' and '.'. */
-static size_t parse_query(const char *q, char *pool, size_t cap)
+size_t status_query_parse(const char *q, char *pool, size_t cap)
 {
 	size_t fmt = 4;
 	pool[0] = '\0';
@@ -108,7 +106,8 @@ void status_app_handle(acgi_request *r, void *data)
 {
 	(void)data;
 	char pool[64], command[128];
-	size_t f = parse_query(acgi_param(r, "QUERY_STRING"), pool, sizeof(pool));
+	size_t f = status_query_parse(acgi_param(r, "QUERY_STRING"), pool,
+	                              sizeof(pool));
 	snprintf(command, sizeof(command), "status %s%s%s\n", formats[f].format,
 	         pool[0] ? " " : "", pool);
 	char *answer = ask_master(command);
