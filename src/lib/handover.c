@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "internal.h"
 
 enum { HANDOVER_BATCH = 16 };
@@ -66,7 +67,7 @@ void handover_close(acgi_server *s)
 	s->handover_fd = -1;
 }
 
-static int send_fd(int via, int fd)
+int fd_pass(int via, int fd)
 {
 	char byte = 'c';
 	struct iovec iov = {&byte, 1};
@@ -101,11 +102,11 @@ bool handover_send(acgi_server *s, struct conn *c)
 	 * record boundary. */
 	if (!handover_possible(s, c))
 		return false;
-	if (send_fd(s->handover_fd, c->fd) < 0) {
+	if (fd_pass(s->handover_fd, c->fd) < 0) {
 		/* The master has not read yet: the worker drains anyway, so a
 		 * short wait beats closing a kept connection. */
 		struct pollfd p = {.fd = s->handover_fd, .events = POLLOUT};
-		if (poll(&p, 1, 1000) <= 0 || send_fd(s->handover_fd, c->fd) < 0)
+		if (poll(&p, 1, 1000) <= 0 || fd_pass(s->handover_fd, c->fd) < 0)
 			return false;
 	}
 	/* The description lives on (the message holds it), and with it its
@@ -178,9 +179,9 @@ void handover_receive(acgi_server *s)
 			 * master, for another heir. */
 			if (s->stopping) {
 				struct pollfd p = {.fd = s->handover_fd, .events = POLLOUT};
-				if (send_fd(s->handover_fd, fds[i]) < 0 &&
+				if (fd_pass(s->handover_fd, fds[i]) < 0 &&
 				    poll(&p, 1, 1000) > 0)
-					(void)send_fd(s->handover_fd, fds[i]);
+					(void)fd_pass(s->handover_fd, fds[i]);
 				close(fds[i]);
 				continue;
 			}

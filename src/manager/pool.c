@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "listeners.h"
 #include "mlog.h"
 #include "options.h"
@@ -140,26 +141,6 @@ static int handover_create(struct worker *w)
 	return sv[1];
 }
 
-static int pass_fd(int via, int fd)
-{
-	char byte = 'c';
-	struct iovec iov = {&byte, 1};
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-	                     .msg_control = u.space,
-	                     .msg_controllen = sizeof(u.space)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(via, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
 static bool sb_read(const struct worker *w, struct acgi_scoreboard *out);
 
 /* Can this worker take a connection now? Its page is read afresh: the
@@ -183,7 +164,7 @@ static int bequeath(struct pool *p, const struct worker *from, int fd)
 			start = w->next;
 	for (int pass = 0; pass < 2; pass++)
 		for (struct worker *w = pass ? p->workers : start; w; w = w->next) {
-			if (!can_inherit(p, w, from) || pass_fd(w->handover, fd) < 0)
+			if (!can_inherit(p, w, from) || fd_pass(w->handover, fd) < 0)
 				continue;
 			p->last_heir = w->pid;
 			return 0;
