@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ void cgi_log(const char *fmt, ...)
 int cgi_gateway_init(struct cgi_gateway *g)
 {
 	const char *root = getenv("ANYCGI_CGI_ROOT");
+	/* A script that exits before it read its body must cost an EPIPE,
+	 * not the worker (children get every default back at spawn). */
+	(void)signal(SIGPIPE, SIG_IGN);
 	g->root[0] = '\0';
 	g->root_fd = -1;
 	if (!root || !*root)

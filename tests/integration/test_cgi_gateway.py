@@ -71,6 +71,7 @@ out.write(("\\n%d %s\\n" % (n, h.hexdigest())).encode())
     # Its working directory is its folder: the pid files land there.
     "slow.sh": SH + "printf 'Content-Type: text/plain\\n\\n'\n"
                     "sleep 30 & echo $! > sleep.pid\nwait\n",
+    "noread.sh": SH + "printf 'Content-Type: text/plain\\n\\nnot read\\n'\n",
     "stream.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
                       "sleep 1\necho second\n",
 }
@@ -276,6 +277,20 @@ def test_write_before_read_full_duplex_over_fastcgi(gw):
     assert r.status == 200
     assert r.body[1 << 20:].decode().split() == [
         str(len(body)), hashlib.sha256(body).hexdigest()]
+
+
+def test_script_that_exits_without_reading_its_body(gw):
+    body = sup.det_bytes("noread", 8 << 20)
+    workers = sorted(sup.children(gw.proc.pid))
+    for _ in range(3):
+        r = gw.web.request("POST", "/fcgi/cgi-bin/noread.sh", body=body,
+                           timeout=60)
+        assert (r.status, r.body) == (200, b"not read\n"), r
+        r = fcgi_script(gw, "/cgi-bin/noread.sh", body=body)
+        assert (r.status, r.body) == (200, b"not read\n"), r
+    assert sorted(sup.children(gw.proc.pid)) == workers, "a worker died"
+    assert gw.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status == 200
+    assert_no_zombie(gw)
 
 
 def test_status_and_redirects(gw):
