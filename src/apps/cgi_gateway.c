@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgi_gateway.h"
@@ -46,6 +47,8 @@ struct run {
 	bool discard;            /* the script's body is not forwarded */
 	bool failed;             /* we answered an error: stop relaying */
 	bool aborted;            /* the client went away */
+	bool timed_out;          /* --script-timeout passed: child killed */
+	long long deadline_ms;   /* CLOCK_MONOTONIC, 0: no timeout */
 	char err_line[ERR_LINE_MAX];
 	size_t err_len;
 };
@@ -55,6 +58,40 @@ static void answer(acgi_request *r, int code, const char *text)
 	(void)acgi_set_status(r, code, NULL);
 	(void)acgi_set_content_type(r, "text/plain; charset=utf-8");
 	(void)acgi_printf(r, "%s\n", text);
+}
+
+/* The running script's process group, for the SIGTERM handler. */
+static volatile sig_atomic_t running_pgid;
+static volatile sig_atomic_t terminating; /* SIGTERM came: the watchdog answers */
+static pid_t worker_pid;
+static struct sigaction prev_term;
+
+static void on_term(int sig, siginfo_t *info, void *uc)
+{
+	int saved = errno;
+	pid_t pg = running_pgid;
+	if (pg > 0 && getpid() == worker_pid)
+		(void)kill(-pg, SIGKILL);
+	terminating = 1;
+	if (prev_term.sa_flags & SA_SIGINFO) {
+		prev_term.sa_sigaction(sig, info, uc);
+	} else if (prev_term.sa_handler == SIG_DFL) {
+		(void)signal(sig, SIG_DFL);
+		(void)raise(sig);
+	} else if (prev_term.sa_handler != SIG_IGN) {
+		prev_term.sa_handler(sig);
+	}
+	errno = saved;
+}
+
+static void guard_sigterm(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_term,
+	                       .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	worker_pid = getpid();
+	if (sigaction(SIGTERM, NULL, &prev_term) == 0)
+		(void)sigaction(SIGTERM, &sa, NULL);
 }
 
 /* ---- The child ----------------------------------------------------------- */
@@ -136,6 +173,7 @@ static int spawn_child(const struct cgi_script *sc, char **env,
 	for (int i = 0; i < 3; i++)
 		(void)fcntl(i == 0 ? ch->in : i == 1 ? ch->out : ch->err,
 		            F_SETFL, O_NONBLOCK);
+	running_pgid = ch->pid;
 	return 0;
 }
 
@@ -166,6 +204,7 @@ static int reap(struct child *ch, const char *name)
 	while (waitpid(ch->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	(void)kill(-ch->pid, SIGKILL);
+	running_pgid = 0;
 	ch->pid = -1;
 	return status;
 }
@@ -250,7 +289,7 @@ static void on_output(struct run *run, const uint8_t *data, size_t len)
 
 static void on_output_end(struct run *run)
 {
-	if (run->failed || run->aborted || run->head_sent)
+	if (run->failed || run->aborted || run->head_sent || terminating)
 		return;
 	if (cgi_head_finish(&run->head) < 0)
 		bad_head(run, run->head.error);
@@ -336,6 +375,42 @@ static void write_body(struct run *run)
 	run->body_off += (size_t)n;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* The poll timeout: the back-off, the deadline, or none (-1). */
+static int wait_ms(const struct run *run)
+{
+	long long ms = run->idle_wake ? IDLE_BACKOFF_MS : -1;
+	if (run->deadline_ms) {
+		long long left = run->deadline_ms - now_ms();
+		left = left < 0 ? 0 : left > 60000 ? 60000 : left;
+		if (ms < 0 || left < ms)
+			ms = left;
+	}
+	return (int)ms;
+}
+
+/* Issue 4, point 4: past --script-timeout the process group dies and the
+ * client gets a 504, or, once the head was sent, a cut response. */
+static void on_timeout(struct run *run)
+{
+	run->timed_out = true;
+	kill_child(&run->ch);
+	if (run->head_sent || run->failed) {
+		cgi_log("cgi: %s: timed out after its response started: killed, "
+		        "the response is cut", run->sc->name);
+	} else {
+		cgi_log("cgi: %s: timed out: killed", run->sc->name);
+		answer(run->r, 504, "the CGI script timed out");
+	}
+	run->failed = run->discard = true;
+}
+
 /* One wait. The library's fd (acgi_cancel_fd: its epoll fd here) wakes
  * for body bytes and aborts, but also for connections waiting in the
  * shared accept queue, which this busy worker leaves to the others: when
@@ -350,7 +425,7 @@ static void poll_once(struct run *run, int lib_fd)
 		 .events = POLLOUT},
 		{.fd = run->idle_wake ? -1 : lib_fd, .events = POLLIN},
 	};
-	int n = poll(p, 4, run->idle_wake ? IDLE_BACKOFF_MS : -1);
+	int n = poll(p, 4, wait_ms(run));
 	run->idle_wake = false;
 	if (n < 0)
 		return;
@@ -377,6 +452,10 @@ static void relay_loop(struct run *run)
 {
 	int lib_fd = acgi_cancel_fd(run->r);
 	while (run->ch.out >= 0 || run->ch.err >= 0) {
+		if (run->deadline_ms && now_ms() >= run->deadline_ms) {
+			on_timeout(run);
+			break;
+		}
 		fill_body(run);
 		if (run->aborted) {
 			cgi_log("cgi: %s: the client went away: child killed",
@@ -393,7 +472,8 @@ static void relay_loop(struct run *run)
 
 /* ---- The handler ------------------------------------------------------- */
 
-static void run_script(acgi_request *r, const struct cgi_script *sc)
+static void run_script(acgi_request *r, const struct cgi_script *sc,
+                       long long timeout_ms)
 {
 	struct run *run = calloc(1, sizeof(*run));
 	char **env = cgi_env_new(r, sc);
@@ -403,6 +483,7 @@ static void run_script(acgi_request *r, const struct cgi_script *sc)
 	}
 	run->r = r;
 	run->sc = sc;
+	run->deadline_ms = timeout_ms ? now_ms() + timeout_ms : 0;
 	cgi_head_init(&run->head, run->head_buf, sizeof(run->head_buf),
 	              sc->nph);
 	int rc = spawn_child(sc, env, &run->ch);
@@ -415,7 +496,13 @@ static void run_script(acgi_request *r, const struct cgi_script *sc)
 	}
 	relay_loop(run);
 	int status = reap(&run->ch, sc->name);
-	if (WIFSIGNALED(status) && !run->aborted && !run->failed)
+	if (terminating) {
+		/* The watchdog answers this request (504 or 503) and ends the
+		 * worker; an answer of ours would race with it. */
+		(void)poll(NULL, 0, 2000);
+	}
+	if (WIFSIGNALED(status) && !run->aborted && !run->failed &&
+	    !run->timed_out)
 		cgi_log("cgi: %s: killed by signal %d", sc->name,
 		        WTERMSIG(status));
 out:
@@ -430,10 +517,12 @@ void cgi_gateway_handle(acgi_request *r, void *data)
 {
 	const struct cgi_gateway *g = data;
 	struct cgi_script sc;
+	if (!worker_pid)
+		guard_sigterm();
 	cgi_resolve(g, r, &sc);
 	if (sc.status)
 		answer(r, sc.status, sc.why);
 	else
-		run_script(r, &sc);
+		run_script(r, &sc, g->timeout_ms);
 	cgi_script_free(&sc);
 }

@@ -11,6 +11,7 @@
 struct cgi_gateway {
 	char root[PATH_MAX]; /* --root (ANYCGI_CGI_ROOT), "" without one */
 	int root_fd;         /* the root, O_PATH; -1 without one */
+	long long timeout_ms;/* --script-timeout (ANYCGI_CGI_TIMEOUT), 0: none */
 };
 
 /* A script found for a request, or why there is none. */
@@ -30,7 +31,11 @@ struct cgi_script {
  * be a directory. Returns 0, or a negative errno code after a log line. */
 int cgi_gateway_init(struct cgi_gateway *g);
 
-/* The request handler (acgi_handler); data is a struct cgi_gateway. */
+/* The request handler (acgi_handler); data is a struct cgi_gateway. On
+ * its first call it makes SIGTERM kill the running script's process group
+ * before it does what it did (the library's watchdog, installed when the
+ * server starts, answers 504 or 503 and the worker exits), so a worker
+ * stopped fast or past its request timeout leaves no script running. */
 void cgi_gateway_handle(acgi_request *r, void *data);
 
 /* Finds the script of r (RFC 3875 and issue 4's rules: with a root,

@@ -40,8 +40,12 @@ int cgi_gateway_init(struct cgi_gateway *g)
 	/* A script that exits before it read its body must cost an EPIPE,
 	 * not the worker (children get every default back at spawn). */
 	(void)signal(SIGPIPE, SIG_IGN);
+	const char *timeout = getenv("ANYCGI_CGI_TIMEOUT");
 	g->root[0] = '\0';
 	g->root_fd = -1;
+	g->timeout_ms = timeout ? (long long)(strtod(timeout, NULL) * 1000) : 0;
+	if (g->timeout_ms < 0)
+		g->timeout_ms = 0;
 	if (!root || !*root)
 		return 0;
 	if (strlen(root) >= sizeof(g->root)) {

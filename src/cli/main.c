@@ -40,7 +40,8 @@ static void usage(FILE *f)
 	      "--rlimit-as BYTES  --rlimit-nproc N\n"
 	      "  --socket-mode MODE  --socket-owner USER  --socket-group GROUP\n"
 	      "  --control PATH  --status ADDR  --ping-path PATH  --log FILE\n"
-	      "  --root DIR (cgi: scripts are ROOT + SCRIPT_NAME + PATH_INFO)\n",
+	      "  cgi: --root DIR (scripts are ROOT + SCRIPT_NAME + PATH_INFO)  "
+	      "--script-timeout S\n",
 	      f);
 }
 

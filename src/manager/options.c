@@ -152,6 +152,19 @@ static int set_cgi_root(struct pool_config *cfg, const char *val,
 	return add_env(cfg, var, err, errlen);
 }
 
+/* The CGI gateway's --script-timeout, for its workers as
+ * ANYCGI_CGI_TIMEOUT (seconds, 0: none). */
+static int set_script_timeout(struct pool_config *cfg, const char *val,
+                              char *err, size_t errlen)
+{
+	double secs;
+	char var[64];
+	if (parse_seconds(val, &secs) < 0)
+		return fail(err, errlen, "%s: seconds", val);
+	snprintf(var, sizeof(var), "ANYCGI_CGI_TIMEOUT=%.3f", secs);
+	return add_env(cfg, var, err, errlen);
+}
+
 static int add_arg(struct pool_config *cfg, const char *val, char *err,
                    size_t errlen)
 {
@@ -272,6 +285,8 @@ static int other_option(struct pool_config *cfg, const char *name,
 		return add_env(cfg, val, err, errlen);
 	if (strcmp(name, "root") == 0)
 		return set_cgi_root(cfg, val, err, errlen);
+	if (strcmp(name, "script-timeout") == 0)
+		return set_script_timeout(cfg, val, err, errlen);
 	if (strcmp(name, "program") == 0 || strcmp(name, "arg") == 0) {
 		if (name[0] == 'p' && cfg->argc)
 			return fail(err, errlen, "program given twice");

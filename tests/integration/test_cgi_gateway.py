@@ -72,6 +72,9 @@ out.write(("\\n%d %s\\n" % (n, h.hexdigest())).encode())
     "slow.sh": SH + "printf 'Content-Type: text/plain\\n\\n'\n"
                     "sleep 30 & echo $! > sleep.pid\nwait\n",
     "noread.sh": SH + "printf 'Content-Type: text/plain\\n\\nnot read\\n'\n",
+    "hang.sh": SH + "sleep 30 & echo $! > sleep.pid\nwait\n",
+    "hang-after.sh": SH + "printf 'Content-Type: text/plain\\n\\nstarted\\n'\n"
+                          "sleep 30 & echo $! > sleep.pid\nwait\n",
     "stream.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
                       "sleep 1\necho second\n",
 }
@@ -117,20 +120,25 @@ def anycgi_bin(build_dir):
     return path
 
 
-@pytest.fixture
-def gw(servers, anycgi_bin):
+def start_gateway(servers, anycgi_bin, *opts):
     """`anycgi cgi --root ROOT` with 2 workers, and nginx in front."""
     root, marker = make_root(servers.workdir)
     path = os.path.join(servers.workdir, "cgi.sock")
     proc = servers.start("anycgi", [
         anycgi_bin, "cgi", "--fastcgi", "unix:" + path, "--root", root,
-        "--workers", "2", "--env", "PIDFILE_DIR=" + servers.workdir])
+        "--workers", "2", "--env", "PIDFILE_DIR=" + servers.workdir]
+        + list(opts))
     sup.wait_until(lambda: sup.listening_in_group(proc.pgid, path), 10,
                    "the gateway to listen", proc=proc)
     app = App(proc, "unix", path=path)
     app.root, app.marker = root, marker
     app.web = servers.nginx(app)
     return app
+
+
+@pytest.fixture
+def gw(servers, anycgi_bin):
+    return start_gateway(servers, anycgi_bin)
 
 
 def fcgi(path, params, body=b"", timeout=20.0):
@@ -349,24 +357,67 @@ def test_output_is_streamed(gw):
         s.close()
 
 
+def gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def sleep_pid_of(app):
+    """The pid of the `sleep 30` that slow.sh, hang.sh and hang-after.sh
+    start."""
+    pidfile = os.path.join(app.root, "fcgi/cgi-bin/sleep.pid")
+    sup.wait_until(lambda: os.path.exists(pidfile) and
+                   open(pidfile).read().strip(), 10, "the script to start")
+    return int(open(pidfile).read())
+
+
 def test_client_abort_kills_the_process_group(gw):
     s = socket.create_connection(("127.0.0.1", gw.web.port), timeout=10)
     s.sendall(b"GET /fcgi/cgi-bin/slow.sh HTTP/1.1\r\nHost: x\r\n\r\n")
-    pidfile = os.path.join(gw.root, "fcgi/cgi-bin/sleep.pid")
-    sup.wait_until(lambda: os.path.exists(pidfile) and
-                   open(pidfile).read().strip(), 10, "the script to start")
-    sleep_pid = int(open(pidfile).read())
+    sleep_pid = sleep_pid_of(gw)
     s.close()
-
-    def gone(pid):
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            return True
     sup.wait_until(lambda: gone(sleep_pid), 10, "the script's sleep killed")
     assert_no_zombie(gw)
     assert gw.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status == 200
+
+
+def test_script_timeout(servers, anycgi_bin):
+    app = start_gateway(servers, anycgi_bin, "--script-timeout", "1")
+    offset = app.proc.log_size()
+    t0 = time.monotonic()
+    r = app.web.request("GET", "/fcgi/cgi-bin/hang.sh", timeout=20)
+    assert r.status == 504 and b"timed out" in r.body, r
+    assert 0.9 < time.monotonic() - t0 < 5
+    sup.wait_until(lambda: gone(sleep_pid_of(app)), 5, "the sleep killed")
+    assert "hang.sh: timed out" in app.proc.log_since(offset)
+    # A response that started is cut, and the group dies all the same.
+    os.unlink(os.path.join(app.root, "fcgi/cgi-bin/sleep.pid"))
+    s = socket.create_connection(("127.0.0.1", app.web.port), timeout=10)
+    try:
+        s.sendall(b"GET /stream/cgi-bin/hang-after.sh HTTP/1.0\r\n\r\n")
+        got = fw.recv_all(s, 10)
+    finally:
+        s.close()
+    assert b"started" in got and b"timed out" not in got
+    sup.wait_until(lambda: "hang-after.sh: timed out after its response "
+                   "started" in app.proc.log_since(offset), 5, "the log")
+    assert app.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status == 200
+    assert_no_zombie(app)
+
+
+def test_pool_request_timeout_kills_the_script(servers, anycgi_bin):
+    """--request-timeout: the master's SIGTERM makes the worker answer 504
+    and exit; the script's process group goes with it."""
+    app = start_gateway(servers, anycgi_bin, "--request-timeout", "1")
+    r = app.web.request("GET", "/fcgi/cgi-bin/hang.sh", timeout=20)
+    assert r.status == 504, r
+    sup.wait_until(lambda: gone(sleep_pid_of(app)), 5, "the sleep killed")
+    sup.wait_until(lambda: len(sup.children(app.proc.pid)) == 2, 10,
+                   "the worker replaced")
+    assert app.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status == 200
 
 
 # ---- what may not run ---------------------------------------------------
