@@ -75,6 +75,19 @@ out.write(("\\n%d %s\\n" % (n, h.hexdigest())).encode())
     "hang.sh": SH + "sleep 30 & echo $! > sleep.pid\nwait\n",
     "hang-after.sh": SH + "printf 'Content-Type: text/plain\\n\\nstarted\\n'\n"
                           "sleep 30 & echo $! > sleep.pid\nwait\n",
+    # N bytes of a known stream: SHA-256 counter mode, as det_bytes.
+    "download.py": PY + """import hashlib, os, sys
+n = int(os.environ["QUERY_STRING"]); seed = b"download"; i = 0
+out = sys.stdout.buffer
+out.write(b"Content-Type: application/octet-stream\\n\\n")
+block = bytearray()
+while n > 0:
+    while len(block) < 65536:
+        block += hashlib.sha256(seed + i.to_bytes(8, "big")).digest(); i += 1
+    k = min(n, 65536)
+    out.write(block[:k]); del block[:k]; n -= k
+""",
+    "sleep2.sh": SH + "sleep 2\nprintf 'Content-Type: text/plain\\n\\nslept\\n'\n",
     "stream.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
                       "sleep 1\necho second\n",
 }
@@ -267,6 +280,21 @@ def test_post_10_mib_body(gw):
                                        hashlib.sha256(body).hexdigest()]
 
 
+def test_100_mib_up_and_down(gw):
+    body = sup.det_bytes("big-up", 100 << 20)
+    r = gw.web.request("POST", "/fcgi/cgi-bin/post.py", body=body,
+                       timeout=120)
+    assert r.status == 200, (r, gw.web.error_log_tail())
+    assert r.body.decode().split() == [str(len(body)),
+                                       hashlib.sha256(body).hexdigest()]
+    n = 100 << 20
+    r = gw.web.request("GET", "/fcgi/cgi-bin/download.py?%d" % n,
+                       timeout=120)
+    assert r.status == 200 and len(r.body) == n
+    assert hashlib.sha256(r.body).digest() == hashlib.sha256(
+        sup.det_bytes("download", n)).digest()
+
+
 def test_script_writes_before_reading_its_body(gw):
     body = sup.det_bytes("writefirst", 100000)
     r = gw.web.request("POST", "/fcgi/cgi-bin/writefirst.py", body=body,
@@ -408,6 +436,26 @@ def test_script_timeout(servers, anycgi_bin):
     assert_no_zombie(app)
 
 
+def test_slow_scripts_do_not_hold_up_fast_ones(servers, anycgi_bin):
+    """20 scripts that take 2 s each, and fast ones meanwhile: each worker
+    runs one script, so a pool with room answers the fast ones at once."""
+    import concurrent.futures
+    app = start_gateway(servers, anycgi_bin, "--workers", "24")
+    sup.wait_until(lambda: len(sup.children(app.proc.pid)) == 24, 10,
+                   "24 workers")
+    with concurrent.futures.ThreadPoolExecutor(30) as ex:
+        slow = [ex.submit(app.web.request, "GET", "/fcgi/cgi-bin/sleep2.sh")
+                for _ in range(20)]
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        for _ in range(10):
+            assert app.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status \
+                == 200
+        assert time.monotonic() - t0 < 1.0
+        assert all(f.result().body == b"slept\n" for f in slow)
+    assert_no_zombie(app)
+
+
 def test_pool_request_timeout_kills_the_script(servers, anycgi_bin):
     """--request-timeout: the master's SIGTERM makes the worker answer 504
     and exit; the script's process group goes with it."""
@@ -475,6 +523,8 @@ def test_encoded_paths_when_script_name_is_empty(gw):
 @pytest.mark.parametrize("loc", [
     "/fcgi/cgi-bin/../../../outside/evil.sh",
     "/fcgi/cgi-bin/%2e%2e/%2e%2e/%2e%2e/outside/evil.sh",
+    "/fcgi/cgi-bin/..%2f..%2f..%2foutside/evil.sh",
+    "/fcgi/cgi-bin/%2e%2e%2f%2e%2e%2f%2e%2e%2foutside/evil.sh",
     "/fcgi/cgi-bin/out.cgi",
     "/fcgi/cgi-bin/outdir/evil.sh",
     "/fcgi/cgi-bin/dir.cgi",
