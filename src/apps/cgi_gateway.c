@@ -442,9 +442,9 @@ static void poll_once(struct run *run, int lib_fd)
 		}
 		size_t had = run->body_len - run->body_off;
 		fill_body(run);
+		/* Once the body is all in, any wake but an abort is idle. */
 		run->idle_wake = p[3].revents && !run->aborted &&
-		                 run->body_len - run->body_off == had &&
-		                 !run->body_done;
+		                 run->body_len - run->body_off == had;
 	}
 }
 
