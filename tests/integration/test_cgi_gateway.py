@@ -608,3 +608,20 @@ def test_script_filename_is_confined_to_document_root(gw_noroot, filename,
 def test_nothing_names_a_script(gw_noroot):
     r = fcgi(gw_noroot.path, fw.cgi_params("GET", "/cgi-bin/hello.cgi"))
     assert r.status == 500
+
+
+def test_config_file_pool(servers, anycgi_bin):
+    """`app = cgi` with `root` and `script-timeout` in a daemon's file."""
+    root, _ = make_root(servers.workdir)
+    path = os.path.join(servers.workdir, "conf.sock")
+    conf = os.path.join(servers.workdir, "anycgi.conf")
+    with open(conf, "w") as f:
+        f.write("[scripts]\nfastcgi = unix:%s\napp = cgi\nroot = %s\n"
+                "script-timeout = 1\nworkers = 1\n" % (path, root))
+    proc = servers.start("anycgi", [anycgi_bin, "daemon", "-c", conf])
+    sup.wait_until(lambda: sup.listening_in_group(proc.pgid, path), 10,
+                   "the daemon to listen", proc=proc)
+    app = App(proc, "unix", path=path)
+    r = fcgi_script(app, "/cgi-bin/hello.cgi")
+    assert (r.status, r.body) == (200, b"hello\n")
+    assert fcgi_script(app, "/cgi-bin/hang.sh").status == 504
