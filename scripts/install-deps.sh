@@ -8,7 +8,7 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config clang libcmocka-dev
 libinih-dev libsystemd-dev
-nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi python3-pytest curl wrk
+nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi python3-pytest curl wrk fcgiwrap
 chromium util-linux"
 
 missing=""

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "anycgi.h"
+#include "cgi_gateway.h"
 #include "echo.h"
 #include "master.h"
 #include "options.h"
@@ -21,6 +22,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: anycgi run    LISTEN... [POOL OPTIONS] -- PROGRAM [ARG...]\n"
+	      "       anycgi cgi    LISTEN... [POOL OPTIONS] [--root DIR]\n"
 	      "       anycgi echo   LISTEN... [POOL OPTIONS]\n"
 	      "       anycgi daemon -c FILE\n"
 	      "       anycgi status [--json|--format F] [POOL] ADDR\n"
@@ -37,7 +39,9 @@ static void usage(FILE *f)
 	      "  --user U  --group G  --chroot DIR  --rlimit-files N  "
 	      "--rlimit-as BYTES  --rlimit-nproc N\n"
 	      "  --socket-mode MODE  --socket-owner USER  --socket-group GROUP\n"
-	      "  --control PATH  --status ADDR  --ping-path PATH  --log FILE\n",
+	      "  --control PATH  --status ADDR  --ping-path PATH  --log FILE\n"
+	      "  cgi: --root DIR (scripts are ROOT + SCRIPT_NAME + PATH_INFO)  "
+	      "--script-timeout S\n",
 	      f);
 }
 
@@ -114,8 +118,10 @@ static int lift_globals(struct master_config *mc, struct pool_config *cfg)
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv, bool echo)
+/* run, or a built-in app (app: its name) with no PROGRAM. */
+static int cmd_run(int argc, char **argv, const char *app)
 {
+	bool echo = app != NULL;
 	struct master_config mc = {0};
 	struct pool_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
@@ -129,7 +135,7 @@ static int cmd_run(int argc, char **argv, bool echo)
 	if (prog < 0)
 		goto out;
 	if (echo && prog != argc) {
-		fprintf(stderr, "anycgi echo: takes no PROGRAM\n");
+		fprintf(stderr, "anycgi %s: takes no PROGRAM\n", app);
 		goto out;
 	}
 	if (!echo && prog >= argc) {
@@ -137,7 +143,7 @@ static int cmd_run(int argc, char **argv, bool echo)
 		usage(stderr);
 		goto out;
 	}
-	int bad = echo ? add_app(cfg, "echo", err, sizeof(err)) : 0;
+	int bad = echo ? add_app(cfg, app, err, sizeof(err)) : 0;
 	for (int i = prog; !bad && i < argc; i++)
 		bad = pool_option(cfg, i == prog ? "program" : "arg", argv[i], err,
 		                  sizeof(err));
@@ -213,17 +219,27 @@ static int cmd_control(int argc, char **argv)
 /* A built-in app as a worker process of the pool: `anycgi __app NAME`. */
 static int cmd_app(int argc, char **argv)
 {
+	static struct cgi_gateway gateway;
+	void *data = NULL;
 	if (argc < 3)
 		return 2;
 	acgi_handler handler = strcmp(argv[2], "echo") == 0 ? echo_handle
 	                        : strcmp(argv[2], "status") == 0 ? status_app_handle
-	                                                          : NULL;
+	                        : strcmp(argv[2], "cgi") == 0 ? cgi_gateway_handle
+	                                                       : NULL;
 	if (!handler)
 		return 2;
+	if (handler == cgi_gateway_handle) {
+		if (cgi_gateway_init(&gateway) < 0)
+			return 1;
+		data = &gateway;
+	}
 	acgi_server *s = acgi_server_new();
 	if (!s)
 		return 1;
-	int rc = acgi_serve(s, handler, NULL, 1);
+	/* The gateway polls its child's pipes and the library's fd on one
+	 * thread: one request at a time per worker, like any CGI server. */
+	int rc = acgi_serve(s, handler, data, 1);
 	acgi_server_free(&s);
 	return rc < 0;
 }
@@ -235,9 +251,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "run") == 0)
-		return cmd_run(argc, argv, false);
-	if (strcmp(argv[1], "echo") == 0)
-		return cmd_run(argc, argv, true);
+		return cmd_run(argc, argv, NULL);
+	if (strcmp(argv[1], "echo") == 0 || strcmp(argv[1], "cgi") == 0)
+		return cmd_run(argc, argv, argv[1]);
 	if (strcmp(argv[1], "daemon") == 0)
 		return cmd_daemon(argc, argv);
 	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "reload") == 0 ||

@@ -250,6 +250,13 @@ void watchdog_stop(void);
 /* cgi.c */
 acgi_request *cgi_request_from_env(acgi_server *s);
 ssize_t cgi_read(acgi_request *r, void *buf, size_t len);
+
+/* acgi_read that never waits: the body bytes already received, 0 at the
+ * body's end, -EAGAIN when none are buffered yet, or acgi_read's errors.
+ * For a handler that polls other fds too (the CGI gateway), with the
+ * loop run by acgi_cancelled when acgi_cancel_fd wakes. Under CGI it
+ * reads stdin and may wait. */
+ssize_t req_read_nowait(acgi_request *r, void *buf, size_t len);
 int cgi_write(int fd, const void *buf, size_t len);
 
 #endif

@@ -324,7 +324,7 @@ void req_input_error(acgi_request *r, int error)
 }
 
 static ssize_t read_stream(acgi_request *r, enum stream_id which, void *buf,
-                           size_t len)
+                           size_t len, bool wait)
 {
 	acgi_server *s = r->srv;
 	struct instream *in = &r->in[which];
@@ -349,6 +349,10 @@ static ssize_t read_stream(acgi_request *r, enum stream_id which, void *buf,
 			rc = in->error ? in->error : 0;
 			break;
 		}
+		if (!wait) {
+			rc = -EAGAIN;
+			break;
+		}
 		loop_wait(s, &r->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -359,14 +363,21 @@ ssize_t acgi_read(acgi_request *r, void *buf, size_t len)
 {
 	if (r->proto == ACGI_PROTO_CGI)
 		return cgi_read(r, buf, len);
-	return read_stream(r, STREAM_BODY, buf, len);
+	return read_stream(r, STREAM_BODY, buf, len, true);
+}
+
+ssize_t req_read_nowait(acgi_request *r, void *buf, size_t len)
+{
+	if (r->proto == ACGI_PROTO_CGI)
+		return cgi_read(r, buf, len);
+	return read_stream(r, STREAM_BODY, buf, len, false);
 }
 
 ssize_t acgi_read_data(acgi_request *r, void *buf, size_t len)
 {
 	if (r->role != ACGI_FILTER || r->proto != ACGI_PROTO_FASTCGI)
 		return 0;
-	return read_stream(r, STREAM_DATA, buf, len);
+	return read_stream(r, STREAM_DATA, buf, len, true);
 }
 
 /* ---- Accessors --------------------------------------------------------- */

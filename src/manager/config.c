@@ -357,7 +357,7 @@ static bool is_global_key(const char *name)
 /* The names that `anycgi __app NAME` (src/cli/main.c) runs. */
 static bool is_app(const char *name)
 {
-	return strcmp(name, "echo") == 0;
+	return strcmp(name, "echo") == 0 || strcmp(name, "cgi") == 0;
 }
 
 static int set_self(struct master_config *mc, char *why, size_t whylen)
@@ -382,7 +382,7 @@ static int add_app(struct loader *ld, struct pool_config *cfg,
                    const char *app, char *why, size_t whylen)
 {
 	if (!is_app(app)) {
-		snprintf(why, whylen, "%s: not a built-in app (echo)", app);
+		snprintf(why, whylen, "%s: not a built-in app (echo, cgi)", app);
 		return -1;
 	}
 	if (!ld->mc->self && set_self(ld->mc, why, whylen) < 0)

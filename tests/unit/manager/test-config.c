@@ -383,7 +383,7 @@ static const struct {
 	 "arg: only after program = PATH"},
 	{"[p]\nprogram = /bin/cat\nprogram = /bin/sh\n", 3,
 	 "program: given twice (first on line 2)"},
-	{"[p]\napp = cgi\n", 2, "app: cgi: not a built-in app (echo)"},
+	{"[p]\napp = nosuch\n", 2, "app: nosuch: not a built-in app (echo, cgi)"},
 	/* Line numbers after a BOM, CRLF and blank lines. */
 	{"\xef\xbb\xbf[p]\r\n\r\n\r\nbogus = 1\r\n", 4, "bogus: unknown key"},
 };
