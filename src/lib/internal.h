@@ -73,6 +73,8 @@ struct acgi_server {
 	                             thread runs the loop */
 	bool started;             /* the loop is set up */
 	bool stopping;            /* no new connections or requests */
+	bool listeners_parked;    /* out of epoll while a single-threaded
+	                             server has a request to handle */
 	long long stop_ms;        /* when stopping began (CLOCK_MONOTONIC) */
 	volatile sig_atomic_t stop_asked; /* set by acgi_server_stop */
 	struct web_addr web_addrs[MAX_WEB_ADDRS]; /* FCGI_WEB_SERVER_ADDRS */

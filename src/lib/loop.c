@@ -100,6 +100,12 @@ int loop_step(acgi_server *s, int timeout_ms)
 {
 	struct epoll_event evs[64];
 	conn_free_zombies(s);
+	if (s->listeners_parked && !s->ready_head && s->n_live == 0 &&
+	    !s->stopping) {
+		s->listeners_parked = false;
+		if (s->n_conns < s->limits[ACGI_LIMIT_CONNS])
+			loop_listeners_arm(s, true);
+	}
 	if (s->stop_asked && !s->stopping) {
 		/* A stop asked before the loop existed, or from this thread. */
 		uint64_t one = 1;
@@ -126,8 +132,18 @@ int loop_step(acgi_server *s, int timeout_ms)
 	 * of the pool could take it. The listener is level-triggered: it is
 	 * seen again on the next step. */
 	bool busy = !s->threaded && (s->ready_head || s->n_live > 0);
-	for (int i = 0; i < n && !busy && !s->stopping; i++)
-		if (*(uint8_t *)evs[i].data.ptr == WATCH_LISTENER)
-			conn_accept(s, evs[i].data.ptr);
+	for (int i = 0; i < n && !s->stopping; i++) {
+		if (*(uint8_t *)evs[i].data.ptr != WATCH_LISTENER)
+			continue;
+		if (busy) {
+			/* Out of the set until idle again: a level-triggered
+			 * listener would wake every step (and whoever polls
+			 * acgi_cancel_fd) for a connection left to others. */
+			loop_listeners_arm(s, false);
+			s->listeners_parked = true;
+			break;
+		}
+		conn_accept(s, evs[i].data.ptr);
+	}
 	return 0;
 }
