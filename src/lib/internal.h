@@ -67,6 +67,7 @@ struct acgi_server {
 	struct acgi_request *ready_tail;
 	pthread_cond_t ready_cond;
 	size_t n_live;            /* requests begun and not yet finished */
+	size_t n_handling;        /* of those, handed to the program */
 	uint64_t n_served;        /* requests handed to the program */
 	uint64_t max_requests;    /* ANYCGI_MAX_REQUESTS, 0: no limit */
 	bool threaded;            /* handler threads wait on conds, an I/O

@@ -100,7 +100,7 @@ int loop_step(acgi_server *s, int timeout_ms)
 {
 	struct epoll_event evs[64];
 	conn_free_zombies(s);
-	if (s->listeners_parked && !s->ready_head && s->n_live == 0 &&
+	if (s->listeners_parked && !s->ready_head && s->n_handling == 0 &&
 	    !s->stopping) {
 		s->listeners_parked = false;
 		if (s->n_conns < s->limits[ACGI_LIMIT_CONNS])
@@ -127,11 +127,11 @@ int loop_step(acgi_server *s, int timeout_ms)
 			handover_receive(s);
 	}
 	/* New connections last, and not at all while a single-threaded
-	 * server has a request to handle: one accepted now would wait behind
-	 * it (and die with it if the program crashes) while an idle worker
-	 * of the pool could take it. The listener is level-triggered: it is
-	 * seen again on the next step. */
-	bool busy = !s->threaded && (s->ready_head || s->n_live > 0);
+	 * server has a request to handle (a request still arriving does not
+	 * count: a slow client must not stop the worker accepting): one
+	 * accepted now would wait behind it (and die with it if the program
+	 * crashes) while an idle worker of the pool could take it. */
+	bool busy = !s->threaded && (s->ready_head || s->n_handling > 0);
 	for (int i = 0; i < n && !s->stopping; i++) {
 		if (*(uint8_t *)evs[i].data.ptr != WATCH_LISTENER)
 			continue;

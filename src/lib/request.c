@@ -52,6 +52,9 @@ void req_free(acgi_request *r)
 	if (r->in_flight) /* never ended: its connection went */
 		scoreboard_req_end(r, false);
 	if (r->dispatched && r->proto != ACGI_PROTO_CGI &&
+	    r->srv->n_handling > 0)
+		r->srv->n_handling--;
+	if (r->dispatched && r->proto != ACGI_PROTO_CGI &&
 	    ++r->srv->n_served == r->srv->max_requests) {
 		lib_log(r->srv, ACGI_LOG_INFO, "served %llu requests: stopping",
 		        (unsigned long long)r->srv->n_served);

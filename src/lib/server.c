@@ -298,6 +298,7 @@ static acgi_request *ready_pop(acgi_server *s)
 	r->next = NULL;
 	r->queued = false;
 	r->dispatched = true;
+	s->n_handling++;
 	if (r->in_flight)
 		scoreboard_req_state(r, ACGI_SB_HANDLING);
 	return r;
