@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "anycgi.h"
+#include "clock.h"
 #include "config.h"
 #include "control.h"
 #include "listeners.h"
@@ -60,20 +61,6 @@ struct master {
 	bool came_up;              /* every first pool had a worker up */
 	int exit_code;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static double wall_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static unsigned alive_all(const struct master *m)
 {
@@ -171,7 +158,7 @@ static void begin_stop(struct master *m, bool fast)
 			drain = p->cur.cfg->drain_timeout;
 		pool_stop(p, fast);
 	}
-	m->stop_deadline_ms = now_ms() + (fast ? FAST_STOP_MS
+	m->stop_deadline_ms = mono_ms() + (fast ? FAST_STOP_MS
 	                                       : (long long)(drain * 1000) + 100);
 	mlog("info", NULL, "%s stop of %u workers", m->stopping, alive_all(m));
 	sd_notify(0, "STOPPING=1");
@@ -389,7 +376,7 @@ static void client_accept(struct master *m)
 	}
 	/* A command line comes at once or not at all: 1 s for it, then
 	 * CLIENT_MS for the whole exchange. */
-	*c = (struct client){.fd = fd, .deadline_ms = now_ms() + 1000,
+	*c = (struct client){.fd = fd, .deadline_ms = mono_ms() + 1000,
 	                     .privileged = priv};
 }
 
@@ -408,7 +395,7 @@ static void client_io(struct master *m, struct client *c, short revents)
 			return;
 		if (nl)
 			*nl = '\0';
-		c->deadline_ms = now_ms() + CLIENT_MS;
+		c->deadline_ms = mono_ms() + CLIENT_MS;
 		command(m, c, c->in);
 	}
 	(void)revents;
@@ -598,7 +585,7 @@ static void drop_empty_pools(struct master *m)
 /* Samples, keeps the pools at size, and says how long to sleep. */
 static long long step(struct master *m)
 {
-	long long now = now_ms();
+	long long now = mono_ms();
 	bool busy = false;
 	if (now >= m->next_sample_ms) {
 		for (struct pool *p = m->pools; p; p = p->next) {
@@ -629,13 +616,13 @@ static bool stop_step(struct master *m, long long *timeout)
 {
 	if (alive_all(m) == 0)
 		return true;
-	long long left = m->stop_deadline_ms - now_ms();
+	long long left = m->stop_deadline_ms - mono_ms();
 	if (left <= 0) {
 		mlog("warning", NULL, "%u workers still running: SIGKILL",
 		     alive_all(m));
 		for (struct pool *p = m->pools; p; p = p->next)
 			pool_kill(p);
-		m->stop_deadline_ms = now_ms() + 1000;
+		m->stop_deadline_ms = mono_ms() + 1000;
 		left = 1000;
 	}
 	*timeout = left;
@@ -672,7 +659,7 @@ static void loop(struct master *m)
 			timeout = step(m);
 		} else {
 			for (struct pool *p = m->pools; p; p = p->next)
-				(void)pool_maintain(p, now_ms());
+				(void)pool_maintain(p, mono_ms());
 			if (stop_step(m, &timeout))
 				return;
 		}
@@ -752,7 +739,7 @@ static int start(struct master *m)
 		return -1;
 	}
 	listeners_take_systemd();
-	srandom((unsigned)getpid() ^ (unsigned)now_ms());
+	srandom((unsigned)getpid() ^ (unsigned)mono_ms());
 	/* The listeners first: a live server on one of them is the error
 	 * to report, not its control socket. */
 	for (size_t i = 0; i < m->mc->n_pools; i++)
