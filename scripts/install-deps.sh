@@ -1,15 +1,16 @@
 #!/bin/sh
 # Installs the Debian packages that anycgi's build, tests and CI need:
 # the toolchain, cmocka, libinih and libsystemd, and the peers the
-# end-to-end tests start (nginx, spawn-fcgi, cgi-fcgi, php-cgi, curl, wrk,
-# headless chromium for the status page). Idempotent, non-interactive, and quick
+# end-to-end tests start (nginx, spawn-fcgi, cgi-fcgi, php-cgi, php-fpm, curl,
+# wrk, headless chromium for the status page), libhttp-parser for the HTTP
+# front end, and Go and gnuplot for the peer benchmark. Idempotent, non-interactive, and quick
 # when everything is there already (no apt-get update then). Run as root.
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config clang libcmocka-dev
-libinih-dev libsystemd-dev
-nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi python3-pytest curl wrk fcgiwrap
-chromium util-linux"
+libinih-dev libsystemd-dev libhttp-parser-dev
+nginx spawn-fcgi libfcgi-bin libfcgi-dev php-cgi php-fpm python3-pytest curl wrk
+fcgiwrap chromium util-linux golang-go gnuplot-nox"
 
 missing=""
 for p in $PACKAGES; do
