@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	      "       anycgi status [--json|--format F] [POOL] ADDR\n"
 	      "       anycgi reload [POOL] ADDR\n"
 	      "       anycgi stop   [--now] ADDR\n"
-	      "LISTEN: --fastcgi ADDR | --scgi ADDR   "
+	      "LISTEN: --fastcgi ADDR | --scgi ADDR | --http ADDR   "
 	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT, fd:N from systemd)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
 	      "--stop-signal SIG\n"
@@ -41,7 +41,13 @@ static void usage(FILE *f)
 	      "  --socket-mode MODE  --socket-owner USER  --socket-group GROUP\n"
 	      "  --control PATH  --status ADDR  --ping-path PATH  --log FILE\n"
 	      "  cgi: --root DIR (scripts are ROOT + SCRIPT_NAME + PATH_INFO)  "
-	      "--script-timeout S\n",
+	      "--script-timeout S\n"
+	      "  http: --document-root DIR  --script-prefix PATH  "
+	      "--script-pattern GLOB  --access-log FILE\n"
+	      "    --access-log-format clf|json  --max-conns N  --max-body BYTES  "
+	      "--max-header-bytes N  --max-headers N\n"
+	      "    --header-timeout S  --body-timeout S  --keepalive-timeout S  "
+	      "--queue-timeout S  --server-name NAME\n",
 	      f);
 }
 

@@ -132,8 +132,8 @@ static int finish_pool(struct loader *ld)
 	int line = ld->pool_lines[ld->mc->n_pools - 1];
 	char why[256];
 	if (!cfg->n_listeners)
-		return fail_line(ld, line, "[%s]: no listener: add fastcgi = ADDR "
-		                 "or scgi = ADDR", cfg->name);
+		return fail_line(ld, line, "[%s]: no listener: add fastcgi = ADDR, "
+		                 "scgi = ADDR or http = ADDR", cfg->name);
 	if (!cfg->argc)
 		return fail_line(ld, line, "[%s]: no program: add program = PATH "
 		                 "or app = echo", cfg->name);
@@ -343,7 +343,7 @@ static int global_key(struct loader *ld, const char *name,
 static bool is_repeatable(const char *name)
 {
 	return strcmp(name, "fastcgi") == 0 || strcmp(name, "scgi") == 0 ||
-	       strcmp(name, "env") == 0 || strcmp(name, "arg") == 0;
+	       strcmp(name, "http") == 0 || strcmp(name, "env") == 0 || strcmp(name, "arg") == 0;
 }
 
 /* On the command line these are pool options whose first pool wins; here

@@ -50,7 +50,8 @@ void control_default_path(const struct master_config *mc, char *out,
 	for (size_t i = 0; i < mc->n_pools; i++)
 		for (size_t j = 0; j < mc->pools[i].n_listeners; j++) {
 			const char *a = mc->pools[i].listeners[j].addr;
-			if (strncmp(a, "unix:", 5) == 0) {
+			if (strncmp(a, "unix:", 5) == 0 &&
+			    !mc->pools[i].listeners[j].private_sock) {
 				snprintf(out, cap, "%s.ctl", a + 5);
 				return;
 			}

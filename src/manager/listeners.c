@@ -110,6 +110,19 @@ static int set_socket_access(const struct pool_config *cfg, const char *path)
 	return 0;
 }
 
+/* The front end's private socket: only it may connect. */
+static int set_private_access(const struct pool_config *cfg,
+                              const struct pool_listener *l)
+{
+	const char *path = l->addr + 5;
+	if (chmod(path, 0600) < 0 ||
+	    (l->owner != (uid_t)-1 && chown(path, l->owner, (gid_t)-1) < 0)) {
+		mlog("error", cfg->name, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int bind_new(struct pool_config *cfg, struct pool_listener *l)
 {
 	if (strncmp(l->addr, "fd:", 3) == 0) {
@@ -126,7 +139,10 @@ static int bind_new(struct pool_config *cfg, struct pool_listener *l)
 		return -1;
 	}
 	l->created_unix = !tcp;
-	return !tcp ? set_socket_access(cfg, l->addr + 5) : 0;
+	if (tcp)
+		return 0;
+	return l->private_sock ? set_private_access(cfg, l)
+	                       : set_socket_access(cfg, l->addr + 5);
 }
 
 static void settle(struct pool_listener *l)

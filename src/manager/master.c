@@ -26,6 +26,7 @@
 #include "options.h"
 #include "pool.h"
 #include "status.h"
+#include "front_pool.h"
 
 enum {
 	FAST_STOP_MS = 900,        /* SIGTERM to SIGKILL on a fast stop */
@@ -138,6 +139,11 @@ static int add_pool(struct master *m, struct pool_config *slot)
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = p;
+	if (cfg->front_of[0]) {
+		mlog("info", pool_name(p), "HTTP front end of pool %s on %s",
+		     cfg->front_of, cfg->listeners[0].addr);
+		return 0;
+	}
 	mlog("info", pool_name(p), "serving %s on %s (%s, %u workers)",
 	     cfg->app ? cfg->app : cfg->argv[0], cfg->listeners[0].addr,
 	     cfg->mode == MODE_STATIC ? "static" : cfg->mode == MODE_DYNAMIC
@@ -166,6 +172,12 @@ static void begin_stop(struct master *m, bool fast)
 
 /* ---- reload ---- */
 
+/* `reload POOL` reloads the pool and its HTTP front end. */
+static bool in_reload(const struct pool_config *cfg, const char *only)
+{
+	return strcmp(cfg->name, only) == 0 || strcmp(cfg->front_of, only) == 0;
+}
+
 /* The configuration file again; for `anycgi run`, the same command line
  * (the program's new build is what changes). Returns 0, or -1 when the
  * file is bad: then nothing changes. */
@@ -182,13 +194,14 @@ static int reload(struct master *m, const char *only, char *err,
 	m->next_sample_ms = 0; /* watch the new generation now, not in a second */
 	if (!m->mc->config_path) {
 		for (struct pool *p = m->pools; p; p = p->next)
-			if (only ? strcmp(pool_name(p), only) == 0 : !p->internal)
+			if (only ? in_reload(p->cur.cfg, only) : !p->internal)
 				pool_reload(p, NULL);
 		return 0;
 	}
 	struct master_config next = {.self = m->mc->self ? strdup(m->mc->self)
 	                                                 : NULL};
-	if (config_load(m->mc->config_path, &next, err, errlen) < 0) {
+	if (config_load(m->mc->config_path, &next, err, errlen) < 0 ||
+	    front_derive(&next, next.self, err, errlen) < 0) {
 		mlog("error", NULL, "reload: %s; the running pools keep serving",
 		     err);
 		return -1;
@@ -207,7 +220,7 @@ static int reload(struct master *m, const char *only, char *err,
 	}
 	for (size_t i = 0; i < next.n_pools; i++) {
 		const char *name = next.pools[i].name;
-		if (only && strcmp(name, only) != 0)
+		if (only && !in_reload(&next.pools[i], only))
 			continue;
 		struct pool *p = find_pool(m, name);
 		if (p) {
@@ -739,6 +752,11 @@ static int start(struct master *m)
 		return -1;
 	}
 	listeners_take_systemd();
+	char err[512];
+	if (front_derive(m->mc, m->mc->self, err, sizeof(err)) < 0) {
+		mlog("error", NULL, "%s", err);
+		return -1;
+	}
 	srandom((unsigned)getpid() ^ (unsigned)mono_ms());
 	/* The listeners first: a live server on one of them is the error
 	 * to report, not its control socket. */
@@ -786,6 +804,7 @@ int master_run(struct master_config *mc)
 	}
 	for (size_t i = 0; i < mc->n_pools; i++)
 		listeners_close(&mc->pools[i]);
+	front_cleanup();
 	close_control(&m);
 	if (m.sigfd >= 0)
 		close(m.sigfd);

@@ -9,13 +9,17 @@
 #include <sys/types.h>
 
 enum { POOL_MAX_LISTENERS = 8, POOL_MAX_ENV = 64, POOL_MAX_ARGS = 64,
-       POOL_MAX_WORKERS = 4096 };
+       POOL_MAX_WORKERS = 4096, POOL_MAX_FRONT_ARGS = 48 };
 
 enum pool_mode { MODE_STATIC, MODE_DYNAMIC, MODE_ONDEMAND };
 
 struct pool_listener {
 	char addr[256];      /* as given: unix:/path, HOST:PORT, [v6]:PORT */
 	bool scgi;           /* --scgi rather than --fastcgi */
+	bool http;           /* --http: the front end's, not the workers' */
+	bool private_sock;   /* the front end's way in to an --http-only
+	                        pool: mode 0600, owned by owner */
+	uid_t owner;         /* private_sock: the front end's user, or -1 */
 	int fd;              /* listening socket, -1 until opened */
 	bool created_unix;   /* this master bound the Unix path */
 	bool inherited;      /* from systemd (LISTEN_FDS): never unlinked */
@@ -55,6 +59,11 @@ struct pool_config {
 	double request_timeout;           /* seconds, 0: none */
 	double slow_log;                  /* seconds, 0: none */
 	char *ping_path;                  /* e.g. /ping, NULL: none, owned */
+	/* --http: the front end's own options (--document-root DIR ...),
+	 * passed to `anycgi __front` as they were given; owned. */
+	char *front_args[POOL_MAX_FRONT_ARGS + 1];
+	size_t n_front_args;
+	char front_of[64];                /* a front end: its app pool's name */
 	/* Given as pool options on the command line, global for the master
 	 * (the first pool's win); owned. */
 	char *control;                    /* --control PATH */

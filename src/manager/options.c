@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +92,8 @@ static int set_string(char **field, const char *val)
 	return 0;
 }
 
-static int add_listener(struct pool_config *cfg, const char *addr, bool scgi,
-                        char *err, size_t errlen)
+static int add_listener(struct pool_config *cfg, const char *addr,
+                        const char *kind, char *err, size_t errlen)
 {
 	if (cfg->n_listeners >= POOL_MAX_LISTENERS)
 		return fail(err, errlen, "more than %d listeners",
@@ -101,8 +102,48 @@ static int add_listener(struct pool_config *cfg, const char *addr, bool scgi,
 		return fail(err, errlen, "%s: address too long", addr);
 	struct pool_listener *l = &cfg->listeners[cfg->n_listeners++];
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	l->scgi = scgi;
+	l->scgi = strcmp(kind, "scgi") == 0;
+	l->http = strcmp(kind, "http") == 0;
 	l->fd = -1;
+	l->owner = (uid_t)-1;
+	return 0;
+}
+
+/* The HTTP front end's options: checked by `anycgi __front` itself when
+ * it starts (a bad value fails the pool's start, with its message). */
+static const char *const front_options[] = {
+	"document-root", "script-prefix", "script-pattern", "access-log",
+	"access-log-format", "max-conns", "max-header-bytes", "max-headers",
+	"max-body", "header-timeout", "body-timeout", "keepalive-timeout",
+	"queue-timeout", "server-name", "underscores-in-headers",
+};
+
+static bool is_front_option(const char *name)
+{
+	for (size_t i = 0; i < sizeof(front_options) / sizeof(*front_options);
+	     i++)
+		if (strcmp(name, front_options[i]) == 0)
+			return true;
+	return false;
+}
+
+static int add_front_arg(struct pool_config *cfg, const char *name,
+                         const char *val, char *err, size_t errlen)
+{
+	if (cfg->n_front_args + 2 > POOL_MAX_FRONT_ARGS)
+		return fail(err, errlen, "too many HTTP front end options");
+	if (!*val)
+		return fail(err, errlen, "empty value");
+	char opt[64];
+	snprintf(opt, sizeof(opt), "--%s", name);
+	char *a = strdup(opt), *b = strdup(val);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return fail(err, errlen, "out of memory");
+	}
+	cfg->front_args[cfg->n_front_args++] = a;
+	cfg->front_args[cfg->n_front_args++] = b;
 	return 0;
 }
 
@@ -270,8 +311,11 @@ static char **string_field(struct pool_config *cfg, const char *name)
 static int other_option(struct pool_config *cfg, const char *name,
                         const char *val, char *err, size_t errlen)
 {
-	if (strcmp(name, "fastcgi") == 0 || strcmp(name, "scgi") == 0)
-		return add_listener(cfg, val, name[0] == 's', err, errlen);
+	if (strcmp(name, "fastcgi") == 0 || strcmp(name, "scgi") == 0 ||
+	    strcmp(name, "http") == 0)
+		return add_listener(cfg, val, name, err, errlen);
+	if (is_front_option(name))
+		return add_front_arg(cfg, name, val, err, errlen);
 	if (strcmp(name, "name") == 0) {
 		if (!*val || strlen(val) >= sizeof(cfg->name) ||
 		    strpbrk(val, " \t/\"\\"))
@@ -379,8 +423,8 @@ static int check_sizes(struct pool_config *cfg, char *err, size_t errlen)
 int pool_finish(struct pool_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->n_listeners == 0)
-		return fail(err, errlen, "no listener: give --fastcgi ADDR or "
-		            "--scgi ADDR");
+		return fail(err, errlen, "no listener: give --fastcgi ADDR, "
+		            "--scgi ADDR or --http ADDR");
 	if (!cfg->argc && !cfg->app)
 		return fail(err, errlen, "no program");
 	if (check_sizes(cfg, err, errlen) < 0)
@@ -407,6 +451,9 @@ void pool_free(struct pool_config *cfg)
 		free(cfg->argv[i]);
 	for (size_t i = 0; i < cfg->n_env; i++)
 		free(cfg->env[i]);
+	for (size_t i = 0; i < cfg->n_front_args; i++)
+		free(cfg->front_args[i]);
+	cfg->n_front_args = 0;
 	free(cfg->app);
 	free(cfg->chroot_dir);
 	free(cfg->ping_path);

@@ -1149,7 +1149,7 @@ void pool_status(struct pool *p, struct status_pool *sp,
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct pool_listener *l = &cfg->listeners[i];
 		ls[i] = (struct status_listener){.addr = l->addr,
-			.protocol = l->scgi ? "scgi" : "fastcgi"};
+			.protocol = l->http ? "http" : l->scgi ? "scgi" : "fastcgi"};
 		ls[i].queue_known =
 			listen_queue(l->fd, &ls[i].queued, &ls[i].backlog) == 0;
 	}

@@ -340,9 +340,9 @@ static const struct {
 	{POOL_P "workers = 2\nworkers = 3\n", 5,
 	 "workers: given twice (first on line 4)"},
 	{"[p]\napp = echo\n\n[q]\n", 1,
-	 "[p]: no listener: add fastcgi = ADDR or scgi = ADDR"},
+	 "[p]: no listener: add fastcgi = ADDR, scgi = ADDR or http = ADDR"},
 	{POOL_P "[q]\nworkers = 2\n", 4,
-	 "[q]: no listener: add fastcgi = ADDR or scgi = ADDR"},
+	 "[q]: no listener: add fastcgi = ADDR, scgi = ADDR or http = ADDR"},
 	{"[p]\nfastcgi = a:1\n", 1, "[p]: no program: add program = PATH or "
 	                            "app = echo"},
 	{"[p]\nfastcgi = a:1\napp = echo\nmode = dynamic\nworkers = 9\n"
