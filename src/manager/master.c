@@ -699,44 +699,64 @@ static int block_signals(struct master *m)
 	return m->sigfd < 0 ? -1 : 0;
 }
 
-/* --status ADDR: a pool of its own, the built-in status app, which asks
- * the control socket for each page; unprivileged when the master is
- * root. */
-static int add_status_pool(struct master *m)
+/* The status pool's configuration: the built-in status app, asking the
+ * control socket, never as root. Returns 0, or -1 with err set. */
+static int status_config(struct master *m, struct pool_config *cfg,
+                         char *err, size_t errlen)
 {
-	if (!m->mc->status)
-		return 0;
-	struct pool_config cfg;
-	pool_defaults(&cfg);
-	char err[512], env[PATH_MAX + 32];
+	const char *addr = m->mc->status;
+	bool http = strncmp(addr, "http://", 7) == 0;
+	char env[PATH_MAX + 32];
 	snprintf(env, sizeof(env), "ANYCGI_CONTROL=%s", m->ctl_path);
 	struct passwd *nobody = geteuid() == 0 ? getpwnam("nobody") : NULL;
 	if (geteuid() == 0 && !nobody) {
 		/* The status app faces the web server: never as root. */
-		mlog("error", NULL, "--status: no user nobody to run the status "
-		     "app as");
+		snprintf(err, errlen, "no user nobody to run the status app as");
 		return -1;
 	}
-	if (pool_option(&cfg, "name", "anycgi-status", err, sizeof(err)) < 0 ||
-	    pool_option(&cfg, "fastcgi", m->mc->status, err, sizeof(err)) < 0 ||
-	    pool_option(&cfg, "app", "status", err, sizeof(err)) < 0 ||
-	    pool_option(&cfg, "program", m->mc->self, err, sizeof(err)) < 0 ||
-	    pool_option(&cfg, "arg", "__app", err, sizeof(err)) < 0 ||
-	    pool_option(&cfg, "arg", "status", err, sizeof(err)) < 0 ||
-	    pool_option(&cfg, "env", env, err, sizeof(err)) < 0 ||
-	    (nobody && pool_option(&cfg, "user", "nobody", err, sizeof(err)) < 0) ||
-	    pool_finish(&cfg, err, sizeof(err)) < 0) {
+	pool_defaults(cfg);
+	if (pool_option(cfg, "name", "anycgi-status", err, errlen) < 0 ||
+	    pool_option(cfg, http ? "http" : "fastcgi", http ? addr + 7 : addr,
+	                err, errlen) < 0 ||
+	    pool_option(cfg, "app", "status", err, errlen) < 0 ||
+	    pool_option(cfg, "program", m->mc->self, err, errlen) < 0 ||
+	    pool_option(cfg, "arg", "__app", err, errlen) < 0 ||
+	    pool_option(cfg, "arg", "status", err, errlen) < 0 ||
+	    pool_option(cfg, "env", env, err, errlen) < 0 ||
+	    (nobody && pool_option(cfg, "user", "nobody", err, errlen) < 0))
+		return -1;
+	return pool_finish(cfg, err, errlen);
+}
+
+/* --status ADDR: a pool of its own, the built-in status app, which asks
+ * the control socket for each page; unprivileged when the master is
+ * root. --status http://HOST:PORT serves it over HTTP, through a front
+ * end of its own. */
+static int add_status_pool(struct master *m)
+{
+	if (!m->mc->status)
+		return 0;
+	char err[512] = "";
+	struct master_config one = {.pools = calloc(1, sizeof(*one.pools)),
+	                            .n_pools = 1};
+	int rc = -1;
+	if (!one.pools)
+		snprintf(err, sizeof(err), "out of memory");
+	else if (status_config(m, &one.pools[0], err, sizeof(err)) == 0 &&
+	         front_derive(&one, m->mc->self, err, sizeof(err)) == 0)
+		rc = 0;
+	for (size_t i = 0; rc == 0 && i < one.n_pools; i++) {
+		rc = add_pool(m, &one.pools[i]);
+		struct pool *p = m->pools;
+		while (rc == 0 && p->next)
+			p = p->next;
+		if (rc == 0)
+			p->internal = true;
+	}
+	if (rc < 0 && err[0])
 		mlog("error", NULL, "--status %s: %s", m->mc->status, err);
-		pool_free(&cfg);
-		return -1;
-	}
-	if (add_pool(m, &cfg) < 0)
-		return -1;
-	struct pool *p = m->pools;
-	while (p->next)
-		p = p->next;
-	p->internal = true;
-	return 0;
+	master_config_free(&one);
+	return rc;
 }
 
 static int start(struct master *m)
