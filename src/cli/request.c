@@ -111,11 +111,17 @@ struct exchange {
 
 /* ---- Messages --------------------------------------------------------- */
 
+/* Whether the app's error stream, copied to ours, left a line open. */
+static bool stderr_mid_line;
+
 /* The one line that says why it failed; returns code. */
 static int failf(struct exchange *x, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (stderr_mid_line)
+		fputc('\n', stderr);
+	stderr_mid_line = false;
 	fputs("anycgi request: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -509,6 +515,8 @@ static int write_all(struct exchange *x, int fd, const void *data, size_t len)
 
 static void write_stderr(const uint8_t *p, size_t len)
 {
+	if (len > 0)
+		stderr_mid_line = p[len - 1] != '\n';
 	while (len > 0) {
 		ssize_t n = write(2, p, len);
 		if (n < 0 && errno == EINTR)
@@ -574,7 +582,7 @@ static int finish_output(struct exchange *x)
 {
 	if (!x->head.done && cgi_head_finish(&x->head) < 0)
 		return failf(x, EX_MALFORMED, "malformed response: %s",
-		             x->received ? "no header block" : "empty");
+		             x->head.len ? "no header block" : "empty");
 	x->finished = true;
 	return 0;
 }
@@ -1067,8 +1075,10 @@ static int send_request(struct exchange *x)
 	int rc = build_params(x, &params, &pairs, &buf);
 	if (rc == 0)
 		rc = x->o->scgi ? scgi_head(x, &params) : fcgi_head(x, &params);
-	/* An authorizer gets no STDIN at all (FastCGI 1.0, section 6.3). */
-	x->phase = x->o->role == FCGI_AUTHORIZER ? SEND_DONE : SEND_BODY;
+	/* An authorizer gets no body (FastCGI 1.0, section 6.3), but the
+	 * empty STDIN record all the same, as lighttpd sends it: libfcgi
+	 * and libanycgi wait for it. */
+	x->phase = SEND_BODY;
 	if (x->o->scgi && x->body.len == 0)
 		x->phase = SEND_DONE;
 	if (rc == 0)
