@@ -765,6 +765,10 @@ static int pump(struct exchange *x)
 	long long start = cli_now_ms();
 	x->idle_deadline = x->o->timeout_ms ? start + x->o->timeout_ms : 0;
 	x->end_deadline = x->o->max_time_ms ? start + x->o->max_time_ms : 0;
+	/* A new connection takes the request at once: no poll first. */
+	int first = do_send(x);
+	if (first)
+		return first;
 	while (!x->finished) {
 		struct pollfd pfd = {.fd = x->fd, .events = POLLIN};
 		if (want_send(x))
@@ -1081,6 +1085,16 @@ static int send_request(struct exchange *x)
 	x->phase = SEND_BODY;
 	if (x->o->scgi && x->body.len == 0)
 		x->phase = SEND_DONE;
+	/* Without a body, the empty STDIN goes in the same send as the
+	 * params: one write for the whole request. */
+	if (rc == 0 && !x->o->scgi && x->body.len == 0 &&
+	    x->o->role != FCGI_FILTER && out_reserve(x, x->out_len + 8) == 0) {
+		fcgi_encode_header(x->out + x->out_len, FCGI_STDIN, REQUEST_ID, 0,
+		                   0);
+		x->out_len += FCGI_HEADER_LEN;
+		trace(x, "> STDIN id=%d len=0\n", REQUEST_ID);
+		x->phase = SEND_DONE;
+	}
 	if (rc == 0)
 		rc = pump(x);
 	free(pairs);
