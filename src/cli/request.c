@@ -603,6 +603,16 @@ static int on_value(struct exchange *x, const struct fcgi_client_event *ev)
 
 static int on_event(struct exchange *x, const struct fcgi_client_event *ev)
 {
+	bool values = ev->kind >= FCGI_CEV_VALUE_NAME &&
+	              ev->kind <= FCGI_CEV_VALUES_END;
+	/* Answers to what was not asked: a GET_VALUES_RESULT in the middle
+	 * of a response must not end it, request records must not answer
+	 * a GET_VALUES. */
+	if (values && !x->o->get_values)
+		return 0;
+	if (x->o->get_values && !values && ev->kind != FCGI_CEV_UNKNOWN_TYPE)
+		return failf(x, EX_MALFORMED, "the server answered a request "
+		             "that was never sent");
 	switch (ev->kind) {
 	case FCGI_CEV_STDOUT:
 		return on_output(x, ev->data, ev->len);

@@ -695,6 +695,45 @@ def test_server_that_never_accepts_times_out(anycgi_bin, workdir):
     assert "accepts no connection" in one_line_reason(r)
 
 
+def test_tcp_server_that_never_accepts_times_out(anycgi_bin):
+    # A TCP listener whose accept queue is full drops further SYNs: the
+    # handshake never completes.
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    addr = "127.0.0.1:%d" % lsock.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            fillers.append(f)
+            try:
+                f.connect(lsock.getsockname())
+            except BlockingIOError:
+                pass
+        time.sleep(0.2)
+        r = run(anycgi_bin, "--fastcgi", addr, "--connect-timeout", "1",
+                "--timeout", "1", "/", timeout=20)
+    finally:
+        for f in fillers:
+            f.close()
+        lsock.close()
+    assert r.rc == TIMEOUT, r
+    one_line_reason(r)
+
+
+def test_ipv6_address(anycgi_bin, servers, echo_bin):
+    # [IPv6]:PORT where the machine has ::1 (IPv4 otherwise, never a skip).
+    transport = "tcp6" if sup.ipv6_loopback() else "tcp"
+    app = servers.app(echo_bin, transport)
+    r = fcgi_request(anycgi_bin, app, "/six")
+    assert r.rc == OK, r
+    assert r.json()["params"]["REQUEST_URI"] == "/six"
+    r = run(anycgi_bin, "--scgi", app.nginx_addr, "-d", "6", "/six")
+    assert r.rc == OK and r.json()["body_bytes"] == 1, r
+
+
 def test_server_that_never_answers_times_out(anycgi_bin, workdir):
     # Accepts, reads, says nothing.
     def silent(conn, srv):
@@ -874,3 +913,30 @@ def test_get_values_against_a_server_that_does_not_know_it(anycgi_bin,
         r = run(anycgi_bin, "--get-values", "--fastcgi", s.addr)
     assert r.rc == MALFORMED, r
     assert "does not know record type 9" in one_line_reason(r)
+
+
+def test_answers_to_what_was_not_asked(anycgi_bin, workdir):
+    # A GET_VALUES_RESULT in the middle of a response neither ends it nor
+    # shows in the body.
+    def stray(conn, srv):
+        read_request(conn)
+        conn.sendall(stdout(b"Content-Type: text/plain\r\n\r\none ") +
+                     fw.record(fw.GET_VALUES_RESULT, 0,
+                               fw.nv_pairs([("FCGI_MAX_CONNS", "1")])) +
+                     stdout(b"two") + stdout(b"") + end())
+        srv.stop.wait(30)
+    with bad_server(workdir, stray) as s:
+        r = run(anycgi_bin, "--fastcgi", s.addr, "/")
+    assert r.rc == OK, r
+    assert r.out == b"one two"
+
+    # A response to a GET_VALUES is not a GET_VALUES_RESULT.
+    def wrong(conn, srv):
+        fw.Reader(conn, 10).read()
+        conn.sendall(stdout(b"Content-Type: text/plain\r\n\r\nhi"))
+        srv.stop.wait(30)
+    with bad_server(workdir, wrong) as s:
+        r = run(anycgi_bin, "--get-values", "--fastcgi", s.addr)
+    assert r.rc == MALFORMED, r
+    assert r.out == b""
+    assert "never sent" in one_line_reason(r)
