@@ -18,6 +18,7 @@
 #include "control.h"
 #include "listeners.h"
 #include "status_app.h"
+#include "request.h"
 
 static void usage(FILE *f)
 {
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 	      "       anycgi status [--json|--format F] [POOL] ADDR\n"
 	      "       anycgi reload [POOL] ADDR\n"
 	      "       anycgi stop   [--now] ADDR\n"
+	      "       anycgi request (--fastcgi|--scgi) ADDR [OPTIONS] URI  "
+	      "(see anycgi request --help)\n"
 	      "LISTEN: --fastcgi ADDR | --scgi ADDR | --http ADDR   "
 	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT, fd:N from systemd)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
@@ -265,6 +268,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "reload") == 0 ||
 	    strcmp(argv[1], "stop") == 0)
 		return cmd_control(argc, argv);
+	if (strcmp(argv[1], "request") == 0)
+		return request_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "__app") == 0)
 		return cmd_app(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {
