@@ -314,8 +314,9 @@ def test_100_mib_streams_with_bounded_memory(anycgi_bin, echo_unix, workdir):
     assert p.wait(timeout=60) == OK, err
     watcher.join(10)
     assert n == size and got.hexdigest() == sent.hexdigest()
-    # In KiB: a few MiB, far below the 100 MiB that went through.
-    assert 0 < peak[0] < 16 * 1024, peak[0]
+    # In KiB: a few MiB (about 23 under ASan, its shadow memory
+    # included), far below the 100 MiB that went through.
+    assert 0 < peak[0] < 48 * 1024, peak[0]
 
 
 # ---- roles -----------------------------------------------------------------
