@@ -1068,14 +1068,22 @@ static int connect_to(struct exchange *x)
 
 static int get_values(struct exchange *x)
 {
+	enum { PAD = 8 };
 	static const char *const names[] = {
 		"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS",
 	};
 	int64_t size = fcgi_encode_get_values(NULL, 0, names, 3);
-	if (out_reserve(x, (size_t)size))
+	if (out_reserve(x, (size_t)size + PAD))
 		return x->exit_code;
-	x->out_len = (size_t)fcgi_encode_get_values(x->out, x->out_cap, names,
-	                                            3);
+	(void)fcgi_encode_get_values(x->out, x->out_cap, names, 3);
+	/* Padding (section 3.3 allows 0..255 bytes): libfcgi reads the
+	 * byte after a record's content before it answers a management
+	 * record, and with no padding that byte would be the next record,
+	 * which never comes: it would wait for ever. */
+	fcgi_encode_header(x->out, FCGI_GET_VALUES, FCGI_NULL_REQUEST_ID,
+	                   (uint16_t)(size - FCGI_HEADER_LEN), PAD);
+	memset(x->out + size, 0, PAD);
+	x->out_len = (size_t)size + PAD;
 	x->phase = SEND_DONE;
 	trace(x, "> GET_VALUES FCGI_MAX_CONNS FCGI_MAX_REQS FCGI_MPXS_CONNS\n");
 	return pump(x);

@@ -314,8 +314,9 @@ def test_100_mib_streams_with_bounded_memory(anycgi_bin, echo_unix, workdir):
     assert p.wait(timeout=60) == OK, err
     watcher.join(10)
     assert n == size and got.hexdigest() == sent.hexdigest()
-    # In KiB: a few MiB, far below the 100 MiB that went through.
-    assert 0 < peak[0] < 16 * 1024, peak[0]
+    # In KiB: a few MiB (about 23 under ASan, its shadow memory
+    # included), far below the 100 MiB that went through.
+    assert 0 < peak[0] < 48 * 1024, peak[0]
 
 
 # ---- roles -----------------------------------------------------------------
@@ -570,6 +571,46 @@ def test_php_fpm_get_values(anycgi_bin, fpm):
     # php-fpm 8.2 answers FCGI_MPXS_CONNS only (it leaves out the names
     # it does not set, as section 4.1 allows): only what came is printed.
     assert get_values(anycgi_bin, fpm[0]) == {"FCGI_MPXS_CONNS": "0"}
+
+
+# ---- a libfcgi program -----------------------------------------------------
+
+@pytest.fixture
+def libfcgi_hello(servers, build_dir):
+    """bench/peers/hello-libfcgi.c, built against Debian's libfcgi, under
+    spawn-fcgi."""
+    src = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))), "bench", "peers",
+        "hello-libfcgi.c")
+    exe = os.path.join(servers.workdir, "lf-hello")
+    cc = subprocess.run(["cc", "-O2", "-o", exe, src, "-lfcgi"],
+                        capture_output=True, timeout=120)
+    assert cc.returncode == 0, cc.stderr
+    sock = os.path.join(servers.workdir, "lf.sock")
+    proc = servers.start("lf-hello", [sup.peer("spawn-fcgi"), "-n", "-s",
+                                      sock, "-M", "0666", "--", exe])
+    sup.wait_until(lambda: sup.listening_in_group(proc.pgid, sock), 10,
+                   "libfcgi hello to listen", proc=proc)
+    return "unix:" + sock
+
+
+def test_libfcgi_program(anycgi_bin, libfcgi_hello, workdir):
+    r = run(anycgi_bin, "--fastcgi", libfcgi_hello, "-i", "/")
+    assert r.rc == OK, r
+    assert r.out == (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                     b"Hello, world!\n")
+    # A body it never reads, and the Authorizer role (an empty STDIN).
+    path = os.path.join(workdir, "unread")
+    with open(path, "wb") as f:
+        f.write(b"z" * (1024 * 1024))
+    for args in (["-d", "@" + path], ["--role", "authorizer"]):
+        r = run(anycgi_bin, "--fastcgi", libfcgi_hello, "--timeout", "10",
+                *args, "/")
+        assert r.rc == OK and r.out == b"Hello, world!\n", (args, r)
+    # libfcgi answers GET_VALUES only once it sees the byte after the
+    # record: the request pads it, so that this does not wait for ever.
+    assert get_values(anycgi_bin, libfcgi_hello) == {
+        "FCGI_MAX_CONNS": "1", "FCGI_MAX_REQS": "1", "FCGI_MPXS_CONNS": "0"}
 
 
 # ---- servers that misbehave ------------------------------------------------
