@@ -41,7 +41,11 @@ static void usage(FILE *f)
 	      "  --socket-mode MODE  --socket-owner USER  --socket-group GROUP\n"
 	      "  --control PATH  --status ADDR  --ping-path PATH  --log FILE\n"
 	      "  cgi: --root DIR (scripts are ROOT + SCRIPT_NAME + PATH_INFO)  "
-	      "--script-timeout S\n",
+	      "--script-timeout S\n"
+	      "       --max-scripts N  --script-wait S  --script-user U  "
+	      "--script-group G  --script-stderr log|fastcgi\n"
+	      "       --script-rlimit-cpu S  --script-rlimit-as BYTES  "
+	      "--script-rlimit-nproc N  --script-rlimit-files N\n",
 	      f);
 }
 

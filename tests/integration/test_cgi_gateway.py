@@ -59,6 +59,13 @@ out.write(("\\n%d %s\\n" % (n, h.hexdigest())).encode())
                             "http://example.com/moved\\nContent-Type: "
                             "text/plain\\n\\nmoved\\n'\n",
     "local.sh": SH + "printf 'Location: /fcgi/cgi-bin/hello.cgi\\n\\n'\n",
+    # Local redirects (RFC 3875, 6.2.2): followed once, as a GET.
+    "local-env.sh": SH + "cat > /dev/null\n"
+                         "printf 'Location: /fcgi/cgi-bin/env.py/more?x=1\\n\\n'\n",
+    "local-loop.sh": SH + "printf 'Location: /fcgi/cgi-bin/local-loop.sh\\n\\n'\n",
+    "local-twice.sh": SH + "printf 'Location: /fcgi/cgi-bin/local.sh\\n\\n'\n",
+    "local-missing.sh": SH + "printf 'Location: /fcgi/cgi-bin/none.cgi\\n\\n'\n",
+    "local-out.sh": SH + "printf 'Location: /../outside/evil.sh\\n\\n'\n",
     "noheader.sh": SH + "echo 'just a body, no head'\n",
     "empty.sh": SH + "exit 0\n",
     "barecr.sh": SH + "printf 'Content-Type: text/plain\\rX-Evil: 1\\n\\n"
@@ -338,8 +345,42 @@ def test_status_and_redirects(gw):
     r = gw.web.request("GET", "/fcgi/cgi-bin/redirect-doc.sh")
     assert r.status == 301 and r.body == b"moved\n"
     assert r.header("location") == "http://example.com/moved"
+
+
+def test_local_redirect_is_followed_once(gw):
     r = gw.web.request("GET", "/fcgi/cgi-bin/local.sh")
-    assert r.status == 500 and b"local redirect" in r.body
+    assert (r.status, r.body) == (200, b"hello\n"), r
+    assert r.header("location") is None
+    # The target runs as a GET of the new URI, without the first body.
+    r = gw.web.request("POST", "/fcgi/cgi-bin/local-env.sh?orig=2",
+                       body=b"a body for the first script only")
+    assert r.status == 200, (r, gw.web.error_log_tail())
+    env = r.json()["env"]
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == "/fcgi/cgi-bin/env.py"
+    assert env["PATH_INFO"] == "/more"
+    assert env["QUERY_STRING"] == "x=1"
+    assert env["REQUEST_URI"] == "/fcgi/cgi-bin/env.py/more?x=1"
+    assert "CONTENT_LENGTH" not in env and "CONTENT_TYPE" not in env
+    assert env["REDIRECT_URL"] == "/fcgi/cgi-bin/local-env.sh"
+    assert env["REDIRECT_QUERY_STRING"] == "orig=2"
+    assert env["REDIRECT_REQUEST_METHOD"] == "POST"
+    assert_no_zombie(gw)
+
+
+@pytest.mark.parametrize("script,code,log", [
+    ("local-loop.sh", 500, "a second local redirect"),
+    ("local-twice.sh", 500, "a second local redirect"),
+    ("local-missing.sh", 404, "local redirect to /fcgi/cgi-bin/none.cgi"),
+    ("local-out.sh", 403, "resolves outside the root"),
+])
+def test_local_redirect_refused(gw, script, code, log):
+    offset = gw.proc.log_size()
+    r = gw.web.request("GET", "/fcgi/cgi-bin/" + script)
+    assert r.status == code, r
+    assert not os.path.exists(gw.marker)
+    sup.wait_until(lambda: log in gw.proc.log_since(offset), 5,
+                   "the log line: " + log)
 
 
 @pytest.mark.parametrize("script", ["noheader.sh", "empty.sh", "barecr.sh",
