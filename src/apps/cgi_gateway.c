@@ -28,6 +28,7 @@ enum {
 
 struct child {
 	pid_t pid;             /* also its process group; -1 when reaped */
+	bool killed;           /* we killed it: its signal is no news */
 	int in, out, err;      /* our ends of its stdio pipes, -1 when closed */
 };
 
@@ -155,6 +156,7 @@ static void kill_child(struct child *ch)
 {
 	if (ch->pid > 0)
 		(void)kill(-ch->pid, SIGKILL);
+	ch->killed = true;
 }
 
 /* Waits for the child (a script that closed its output but lingers gets
@@ -509,8 +511,10 @@ static char *run_script(acgi_request *r, const struct cgi_gateway *g,
 		 * worker; an answer of ours would race with it. */
 		(void)poll(NULL, 0, 2000);
 	}
-	if (WIFSIGNALED(status) && !run->aborted && !run->failed &&
-	    !run->timed_out)
+	/* Our kills are SIGKILLs; any other signal is the script's news
+	 * (SIGXCPU at --script-rlimit-cpu, SIGSEGV). */
+	if (WIFSIGNALED(status) &&
+	    !(run->ch.killed && WTERMSIG(status) == SIGKILL))
 		cgi_log("cgi: %s: killed by signal %d", sc->name,
 		        WTERMSIG(status));
 	if (!run->aborted && !run->failed && !run->timed_out && !terminating) {

@@ -76,9 +76,13 @@ struct child_plan {
 	const char *volatile step;
 };
 
+/* RLIMIT_CPU's hard limit is a second above: the script gets SIGXCPU
+ * (which it may catch to clean up) before the kernel's SIGKILL. */
 static int set_limit(int resource, long long value)
 {
 	struct rlimit rl = {(rlim_t)value, (rlim_t)value};
+	if (resource == RLIMIT_CPU)
+		rl.rlim_max++;
 	return value < 0 ? 0 : setrlimit(resource, &rl);
 }
 
