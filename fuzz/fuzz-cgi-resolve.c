@@ -15,7 +15,7 @@
  * document root (SCRIPT_FILENAME alone is trusted); it is a regular
  * executable file; the name has no '/' and no control byte; SCRIPT_NAME
  * and PATH_INFO have no control byte; PATH_INFO is empty or starts with
- * '/'; PATH_TRANSLATED is the document root + PATH_INFO. Otherwise: a
+ * '/' (unless the server's own came with SCRIPT_FILENAME); PATH_TRANSLATED is the document root + PATH_INFO. Otherwise: a
  * status of 403, 404 or 500 with a reason, and no fd left open. */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -106,7 +106,7 @@ static bool beneath(const char *path, const char *dir)
 }
 
 static void check_found(const struct cgi_script *sc, const char *top,
-                        const char *docroot)
+                        const char *docroot, bool server_info)
 {
 	char link[64], real[4096];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", sc->dir_fd);
@@ -124,8 +124,10 @@ static void check_found(const struct cgi_script *sc, const char *top,
 	CHECK(sc->name[0] && !strchr(sc->name, '/') && clean(sc->name));
 	CHECK(sc->script_name && clean(sc->script_name));
 	CHECK(sc->filename && clean(sc->filename));
-	CHECK(!sc->path_info || (sc->path_info[0] == '/' &&
-	                         clean(sc->path_info)));
+	/* Split off a path, PATH_INFO starts with '/'; only the server's own
+	 * PATH_INFO, kept beside a SCRIPT_FILENAME, is passed as it came. */
+	CHECK(!sc->path_info || clean(sc->path_info));
+	CHECK(!sc->path_info || sc->path_info[0] == '/' || server_info);
 	if (sc->path_translated) {
 		size_t dl = strlen(docroot);
 		CHECK(sc->path_info && *docroot);
@@ -174,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(realpath(docroot, real));
 			top = real;
 		}
-		check_found(&sc, top, rooted ? root : docroot);
+		check_found(&sc, top, rooted ? root : docroot, !rooted && *file);
 	} else {
 		CHECK(sc.status == 403 || sc.status == 404 || sc.status == 500);
 		CHECK(sc.why && *sc.why && sc.dir_fd < 0);

@@ -279,8 +279,10 @@ static int resolve_filename(struct cgi_script *sc, const struct cgi_target *t,
 	size_t dl = strlen(docroot);
 	while (dl > 1 && docroot[dl - 1] == '/')
 		dl--;
-	if (!clean_path(file)) {
-		cgi_log("cgi: refused %s: control bytes in the path", file);
+	if (!clean_path(file) || !clean_path(t->script_name) ||
+	    !clean_path(t->path_info)) {
+		cgi_log("cgi: refused %s (SCRIPT_NAME %s, PATH_INFO %s): control "
+		        "bytes in the path", file, t->script_name, t->path_info);
 		return fail(sc, 403, "control bytes in the script path");
 	}
 	const char *base = dl ? docroot : "/";

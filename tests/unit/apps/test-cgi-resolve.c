@@ -281,6 +281,12 @@ static void test_script_filename_alone(void **state)
 	assert_string_equal(sc.path_info, "/info");
 	assert_null(sc.path_translated); /* no document root to map it */
 	cgi_script_free(&sc);
+	/* The server's own SCRIPT_NAME and PATH_INFO, passed on beside it,
+	 * get the same control-byte rule as a path walked under a root. */
+	t.path_info = "/a\nb";
+	assert_int_equal(resolve(&g, &t, &sc), 403);
+	cgi_script_free(&sc);
+	t.path_info = "";
 	t.script_filename = "cgi-bin/hello.cgi";
 	assert_int_equal(resolve(&g, &t, &sc), 404);
 	cgi_script_free(&sc);
