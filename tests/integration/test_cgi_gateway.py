@@ -95,6 +95,13 @@ while n > 0:
     out.write(block[:k]); del block[:k]; n -= k
 """,
     "sleep2.sh": SH + "sleep 2\nprintf 'Content-Type: text/plain\\n\\nslept\\n'\n",
+    # Notes that it runs, then waits for the file its query names.
+    "held.sh": SH + "touch \"$QUERY_STRING.$$\"\n"
+                    "while [ ! -e \"$QUERY_STRING\" ]; do sleep 0.05; done\n"
+                    "printf 'Content-Type: text/plain\\n\\nslept\\n'\n",
+    "stream-held.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
+                           "while [ ! -e \"$QUERY_STRING\" ]; do sleep 0.05; done\n"
+                           "echo second\n",
     "stream.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
                       "sleep 1\necho second\n",
 }
@@ -410,16 +417,20 @@ def test_stderr_goes_to_the_log(gw):
 
 
 def test_output_is_streamed(gw):
+    """The first line reaches the client while the script still waits for
+    the test's go-ahead to write the second: nothing is held back."""
+    release = os.path.join(gw.root, "stream-go")
     s = socket.create_connection(("127.0.0.1", gw.web.port), timeout=10)
     try:
-        s.sendall(b"GET /stream/cgi-bin/stream.sh HTTP/1.0\r\n\r\n")
-        t0 = time.monotonic()
+        s.sendall(("GET /stream/cgi-bin/stream-held.sh?%s HTTP/1.0\r\n\r\n"
+                   % release).encode())
         got = b""
         while b"first" not in got:
             chunk = s.recv(4096)
             assert chunk
             got += chunk
-        assert time.monotonic() - t0 < 0.9, "the first line was held back"
+        assert b"second" not in got
+        open(release, "w").close()
         got += fw.recv_all(s, 10)
         assert got.endswith(b"second\n")
     finally:
@@ -459,7 +470,7 @@ def test_script_timeout(servers, anycgi_bin):
     t0 = time.monotonic()
     r = app.web.request("GET", "/fcgi/cgi-bin/hang.sh", timeout=20)
     assert r.status == 504 and b"timed out" in r.body, r
-    assert 0.9 < time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 > 0.9  # not before its time
     sup.wait_until(lambda: gone(sleep_pid_of(app)), 5, "the sleep killed")
     assert "hang.sh: timed out" in app.proc.log_since(offset)
     # A response that started is cut, and the group dies all the same.
@@ -478,21 +489,26 @@ def test_script_timeout(servers, anycgi_bin):
 
 
 def test_slow_scripts_do_not_hold_up_fast_ones(servers, anycgi_bin):
-    """20 scripts that take 2 s each, and fast ones meanwhile: each worker
-    runs one script, so a pool with room answers the fast ones at once."""
+    """20 scripts held until the test releases them, and fast ones
+    meanwhile: each worker runs one script, so a pool with room answers
+    every fast one while all 20 slow ones still run (no clock involved)."""
     import concurrent.futures
+    import glob
     app = start_gateway(servers, anycgi_bin, "--workers", "24")
     sup.wait_until(lambda: len(sup.children(app.proc.pid)) == 24, 10,
                    "24 workers")
+    release = os.path.join(servers.workdir, "release")
     with concurrent.futures.ThreadPoolExecutor(30) as ex:
-        slow = [ex.submit(app.web.request, "GET", "/fcgi/cgi-bin/sleep2.sh")
+        slow = [ex.submit(app.web.request, "GET",
+                          "/fcgi/cgi-bin/held.sh?" + release, timeout=60)
                 for _ in range(20)]
-        time.sleep(0.5)
-        t0 = time.monotonic()
+        sup.wait_until(lambda: len(glob.glob(release + ".*")) == 20, 20,
+                       "20 slow scripts running")
         for _ in range(10):
             assert app.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status \
                 == 200
-        assert time.monotonic() - t0 < 1.0
+        assert not any(f.done() for f in slow)
+        open(release, "w").close()
         assert all(f.result().body == b"slept\n" for f in slow)
     assert_no_zombie(app)
 
@@ -652,13 +668,15 @@ def test_nothing_names_a_script(gw_noroot):
 
 
 def test_config_file_pool(servers, anycgi_bin):
-    """`app = cgi` with `root` and `script-timeout` in a daemon's file."""
+    """`app = cgi` with `root`, `script-timeout` and the other gateway
+    options in a daemon's file."""
     root, _ = make_root(servers.workdir)
     path = os.path.join(servers.workdir, "conf.sock")
     conf = os.path.join(servers.workdir, "anycgi.conf")
     with open(conf, "w") as f:
         f.write("[scripts]\nfastcgi = unix:%s\napp = cgi\nroot = %s\n"
-                "script-timeout = 1\nworkers = 1\n" % (path, root))
+                "script-timeout = 1\nworkers = 1\nmax-scripts = 1\n"
+                "script-wait = 5\nscript-stderr = log\n" % (path, root))
     proc = servers.start("anycgi", [anycgi_bin, "daemon", "-c", conf])
     sup.wait_until(lambda: sup.listening_in_group(proc.pgid, path), 10,
                    "the daemon to listen", proc=proc)
