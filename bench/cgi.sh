@@ -206,5 +206,17 @@ for s in ("hello-c", "hello.sh"):
         print("| %s | %s | %.0f | %.2fx | %s | %s | %s | %s | %s |" % (
             s, b, rps, rps / base, us(sum(r[2] for r in v), n), total, spawn,
             us(sum(r[3] for r in v), n), kids))
+print("""
+- backend CPU/req, all: the backend's cpuacct cgroup, every process in it.
+- spawn: the CGI children's own CPU (the cgroup's total minus the
+  gateway's long-lived processes): the exec, the dynamic loader and the
+  script's run; for the C hello, nearly all of it is the exec.
+- the rest: the gateway's own processes: accept, FastCGI, the fork
+  (fcgiwrap) or vfork-style posix_spawn (anycgi) call itself, the relay
+  and the reaping. fcgiwrap forks a copy of itself per request and its
+  child then execs; anycgi's posix_spawn shares the worker's memory until
+  the exec.
+- children, from cutime: anycgi's workers reap their children, so their
+  CPU shows in the workers' cutime+cstime too: a check on the split.""")
 PY
 cat "$OUT"
