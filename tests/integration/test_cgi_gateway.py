@@ -472,7 +472,8 @@ def test_script_timeout(servers, anycgi_bin):
     assert r.status == 504 and b"timed out" in r.body, r
     assert time.monotonic() - t0 > 0.9  # not before its time
     sup.wait_until(lambda: gone(sleep_pid_of(app)), 5, "the sleep killed")
-    assert "hang.sh: timed out" in app.proc.log_since(offset)
+    sup.wait_until(lambda: "hang.sh: timed out" in
+                   app.proc.log_since(offset), 5, "the log line")
     # A response that started is cut, and the group dies all the same.
     os.unlink(os.path.join(app.root, "fcgi/cgi-bin/sleep.pid"))
     s = socket.create_connection(("127.0.0.1", app.web.port), timeout=10)

@@ -159,7 +159,8 @@ def test_script_user_and_rlimits(servers, anycgi_bin):
     offset = app.proc.log_size()
     r = app.web.request("GET", "/fcgi/private/hello.cgi")
     assert r.status == 403 and b"ran" not in r.body, r
-    assert "the script's folder failed" in app.proc.log_since(offset)
+    sup.wait_until(lambda: "the script's folder failed" in
+                   app.proc.log_since(offset), 5, "the log line")
     assert_no_zombie(app)
 
 
@@ -191,7 +192,9 @@ def test_bad_script_options_are_refused(anycgi_bin, workdir, opts, why):
 
 
 def test_stderr_to_fastcgi_lands_in_nginx_error_log(servers, anycgi_bin):
-    app = start_gateway(servers, anycgi_bin, "--script-stderr", "fastcgi")
+    # One worker: its log lines arrive in the order it wrote them.
+    app = start_gateway(servers, anycgi_bin, "--script-stderr", "fastcgi",
+                        "--workers", "1")
     offset = app.proc.log_size()
     r = app.web.request("GET", "/fcgi/cgi-bin/stderr.sh")
     assert (r.status, r.body) == (200, b"ok\n"), r
@@ -199,6 +202,11 @@ def test_stderr_to_fastcgi_lands_in_nginx_error_log(servers, anycgi_bin):
     sup.wait_until(lambda: 'FastCGI sent in stderr: "something odd happened'
                    in open(err, errors="replace").read(), 5,
                    "the line in nginx's error log")
+    # A line the worker logs after it: once it is in, the stderr line
+    # would be too, had it gone to the log.
+    assert app.web.request("GET", "/fcgi/cgi-bin/noexec.sh").status == 403
+    sup.wait_until(lambda: "noexec.sh is not executable" in
+                   app.proc.log_since(offset), 5, "a later log line")
     assert "something odd" not in app.proc.log_since(offset)
 
 
