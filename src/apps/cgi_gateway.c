@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +28,17 @@ enum {
 
 struct child {
 	pid_t pid;             /* also its process group; -1 when reaped */
+	bool killed;           /* we killed it: its signal is no news */
 	int in, out, err;      /* our ends of its stdio pipes, -1 when closed */
 };
 
 /* One run: the request, the child and the state of each stream. */
 struct run {
 	acgi_request *r;
+	const struct cgi_gateway *g;
 	const struct cgi_script *sc;
+	const struct cgi_redirect *rd; /* this run follows a local redirect */
+	char *redirect_to;       /* a local redirect asked for (malloc) */
 	struct child ch;
 	char body[IO_CHUNK];     /* body bytes on their way to the child */
 	size_t body_len, body_off;
@@ -49,7 +52,7 @@ struct run {
 	bool aborted;            /* the client went away */
 	bool timed_out;          /* --script-timeout passed: child killed */
 	long long deadline_ms;   /* CLOCK_MONOTONIC, 0: no timeout */
-	char err_line[ERR_LINE_MAX];
+	char err_line[ERR_LINE_MAX + 1]; /* + its newline */
 	size_t err_len;
 };
 
@@ -111,52 +114,24 @@ static int make_pipes(int p[3][2])
 	return 0;
 }
 
-/* The child starts in its own process group (so an abort kills all it
- * started), with default signal actions and an empty mask, its stdio on
- * the pipes, in the script's folder, with no other fd of the worker. */
-static int spawn_setup(posix_spawnattr_t *a, posix_spawn_file_actions_t *fa,
-                       int p[3][2], int dir_fd)
-{
-	sigset_t all, none;
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	sigemptyset(&none);
-	int rc = posix_spawnattr_setflags(a, POSIX_SPAWN_SETPGROUP |
-	                                  POSIX_SPAWN_SETSIGMASK |
-	                                  POSIX_SPAWN_SETSIGDEF);
-	rc = rc ? rc : posix_spawnattr_setpgroup(a, 0);
-	rc = rc ? rc : posix_spawnattr_setsigmask(a, &none);
-	rc = rc ? rc : posix_spawnattr_setsigdefault(a, &all);
-	rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, p[0][0], 0);
-	rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, p[1][1], 1);
-	rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, p[2][1], 2);
-	rc = rc ? rc : posix_spawn_file_actions_addfchdir_np(fa, dir_fd);
-	rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(fa, 3);
-	return -rc;
-}
-
 /* Spawns ./NAME from the folder fd that was checked (no path lookup from
  * the root again, so nothing can swap a directory in between). Returns 0
- * or a negative errno (the exec's own error too: glibc reports it). */
-static int spawn_child(const struct cgi_script *sc, char **env,
+ * or a negative errno (the exec's own error too). */
+static int spawn_child(const struct cgi_gateway *g,
+                       const struct cgi_script *sc, char **env,
                        struct child *ch)
 {
 	int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-	char path[NAME_MAX + 3];
-	snprintf(path, sizeof(path), "./%s", sc->name);
-	char *argv[] = {path + 2, NULL};
-	posix_spawnattr_t a;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_init(&a);
-	posix_spawn_file_actions_init(&fa);
 	int rc = make_pipes(p);
-	if (rc == 0)
-		rc = spawn_setup(&a, &fa, p, sc->dir_fd);
-	if (rc == 0)
-		rc = -posix_spawn(&ch->pid, path, &fa, &a, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&a);
+	if (rc == 0) {
+		struct cgi_spawn sp = {
+			.stdio = {p[0][0], p[1][1], p[2][1]},
+			.dir_fd = sc->dir_fd, .name = sc->name, .env = env,
+		};
+		pid_t pid = cgi_spawn(g, &sp);
+		rc = pid < 0 ? (int)pid : 0;
+		ch->pid = pid;
+	}
 	ch->in = p[0][1];
 	ch->out = p[1][0];
 	ch->err = p[2][0];
@@ -181,6 +156,7 @@ static void kill_child(struct child *ch)
 {
 	if (ch->pid > 0)
 		(void)kill(-ch->pid, SIGKILL);
+	ch->killed = true;
 }
 
 /* Waits for the child (a script that closed its output but lingers gets
@@ -225,20 +201,35 @@ static void add_fields(struct run *run)
 	}
 }
 
+/* RFC 3875, 6.2.2: a local redirect is followed once, after this run
+ * ends (what it still writes is dropped); a second one is refused, which
+ * also ends any loop. */
+static void local_redirect(struct run *run, const char *location)
+{
+	run->discard = true;
+	if (run->rd) {
+		cgi_log("cgi: %s: a second local redirect (to %s, after %s) "
+		        "refused", run->sc->name, location, run->rd->uri);
+		answer(run->r, 500, "the CGI script redirected locally twice");
+		run->failed = true;
+		return;
+	}
+	run->redirect_to = strdup(location);
+	if (!run->redirect_to) {
+		answer(run->r, 500, "out of memory");
+		run->failed = true;
+	}
+}
+
 /* RFC 3875, section 6.2: a document or a client redirect with a document
  * is relayed; a client redirect becomes a 302 with no body; a local
- * redirect is not supported yet. */
+ * redirect is followed by the handler once this run ends. */
 static void send_head(struct run *run)
 {
 	const struct cgi_head_parser *p = &run->head;
 	run->head_sent = true;
-	if (p->kind == CGI_LOCAL_REDIRECT) {
-		cgi_log("cgi: %s: local redirect to %s refused", run->sc->name,
-		        p->fields[p->location].value);
-		answer(run->r, 500, "local redirects are not supported");
-		run->discard = run->failed = true;
-		return;
-	}
+	if (p->kind == CGI_LOCAL_REDIRECT)
+		return local_redirect(run, p->fields[p->location].value);
 	const char *reason = p->reason && *p->reason ? p->reason : NULL;
 	(void)acgi_set_status(run->r, p->status, reason);
 	add_fields(run);
@@ -297,19 +288,29 @@ static void on_output_end(struct run *run)
 
 /* ---- Streams ----------------------------------------------------------- */
 
+/* --script-stderr fastcgi: the line goes to the web server as
+ * FCGI_STDERR (nginx logs it in its error log with the request); under
+ * SCGI, which has no such stream, the library logs it. */
 static void err_flush(struct run *run)
 {
-	if (run->err_len)
+	if (!run->err_len)
+		return;
+	if (run->g->stderr_fcgi && !run->aborted) {
+		run->err_line[run->err_len] = '\n';
+		(void)acgi_write_err(run->r, run->err_line, run->err_len + 1);
+	} else {
 		cgi_log("cgi: %s: %.*s", run->sc->name, (int)run->err_len,
 		        run->err_line);
+	}
 	run->err_len = 0;
 }
 
-/* Stderr, a line at a time, to the log with the script's name. */
+/* Stderr, a line at a time, to the log with the script's name (or to the
+ * web server). */
 static void on_stderr(struct run *run, const char *data, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n' || run->err_len == sizeof(run->err_line))
+		if (data[i] == '\n' || run->err_len == ERR_LINE_MAX)
 			err_flush(run);
 		if (data[i] != '\n')
 			run->err_line[run->err_len++] = data[i];
@@ -472,21 +473,28 @@ static void relay_loop(struct run *run)
 
 /* ---- The handler ------------------------------------------------------- */
 
-static void run_script(acgi_request *r, const struct cgi_script *sc,
-                       long long timeout_ms)
+/* Runs one script for r (rd: as a local redirect's target) and answers,
+ * unless it asked for a local redirect: then returns where to (malloc)
+ * with nothing answered yet. */
+static char *run_script(acgi_request *r, const struct cgi_gateway *g,
+                        const struct cgi_script *sc,
+                        const struct cgi_redirect *rd)
 {
+	char *redirect_to = NULL;
 	struct run *run = calloc(1, sizeof(*run));
-	char **env = cgi_env_new(r, sc);
+	char **env = cgi_env_new(r, sc, rd);
 	if (!run || !env) {
 		answer(r, 500, "out of memory");
 		goto out;
 	}
 	run->r = r;
+	run->g = g;
 	run->sc = sc;
-	run->deadline_ms = timeout_ms ? now_ms() + timeout_ms : 0;
+	run->rd = rd;
+	run->deadline_ms = g->timeout_ms ? now_ms() + g->timeout_ms : 0;
 	cgi_head_init(&run->head, run->head_buf, sizeof(run->head_buf),
 	              sc->nph);
-	int rc = spawn_child(sc, env, &run->ch);
+	int rc = spawn_child(g, sc, env, &run->ch);
 	if (rc < 0) {
 		cgi_log("cgi: %s: cannot run: %s", sc->filename, strerror(-rc));
 		answer(r, rc == -EACCES ? 403 : 502,
@@ -494,6 +502,8 @@ static void run_script(acgi_request *r, const struct cgi_script *sc,
 		                     : "the script could not be started");
 		goto out;
 	}
+	if (rd)
+		stdin_done(run); /* a redirect's GET has no body */
 	relay_loop(run);
 	int status = reap(&run->ch, sc->name);
 	if (terminating) {
@@ -501,18 +511,94 @@ static void run_script(acgi_request *r, const struct cgi_script *sc,
 		 * worker; an answer of ours would race with it. */
 		(void)poll(NULL, 0, 2000);
 	}
-	if (WIFSIGNALED(status) && !run->aborted && !run->failed &&
-	    !run->timed_out)
+	/* Our kills are SIGKILLs; any other signal is the script's news
+	 * (SIGXCPU at --script-rlimit-cpu, SIGSEGV). */
+	if (WIFSIGNALED(status) &&
+	    !(run->ch.killed && WTERMSIG(status) == SIGKILL))
 		cgi_log("cgi: %s: killed by signal %d", sc->name,
 		        WTERMSIG(status));
+	if (!run->aborted && !run->failed && !run->timed_out && !terminating) {
+		redirect_to = run->redirect_to;
+		run->redirect_to = NULL;
+	}
 out:
+	if (run)
+		free(run->redirect_to);
 	cgi_env_free(env);
 	free(run);
+	return redirect_to;
 }
 
-/* RFC 3875, section 5: an NPH script's output must start with its own
- * HTTP status line; FastCGI and SCGI carry a CGI head, so the status
- * line becomes the status and the rest is relayed as it comes. */
+/* The first run's URL path, for REDIRECT_URL: what it resolved to. */
+static char *url_of(const struct cgi_script *sc)
+{
+	const char *info = sc->path_info ? sc->path_info : "";
+	size_t n = strlen(sc->script_name) + strlen(info) + 1;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s%s", sc->script_name, info);
+	return s;
+}
+
+/* RFC 3875, 6.2.2: the response is what a GET of the new path would get:
+ * its script is resolved as a request for it would be (beneath the root,
+ * or DOCUMENT_ROOT) and run once with no body. */
+static void follow_redirect(acgi_request *r, const struct cgi_gateway *g,
+                            const struct cgi_script *first, char *location)
+{
+	const char *q = strchr(location, '?');
+	const char *docroot = acgi_param(r, "DOCUMENT_ROOT");
+	const char *prev_query = acgi_param(r, "QUERY_STRING");
+	const char *method = acgi_param(r, "REQUEST_METHOD");
+	char *prev_url = url_of(first);
+	struct cgi_target t = {
+		.script_name = "", .path_info = "", .request_uri = location,
+		.script_filename = "", .document_root = docroot ? docroot : "",
+	};
+	struct cgi_redirect rd = {
+		.uri = location, .query = q ? q + 1 : "",
+		.prev_url = prev_url ? prev_url : "",
+		.prev_query = prev_query ? prev_query : "",
+		.prev_method = method ? method : "GET",
+	};
+	struct cgi_script sc;
+	cgi_resolve_target(g, &t, &sc);
+	if (sc.status) {
+		cgi_log("cgi: %s: local redirect to %s: %d %s", first->name,
+		        location, sc.status, sc.why);
+		answer(r, sc.status, sc.why);
+	} else {
+		char *again = run_script(r, g, &sc, &rd);
+		free(again); /* run_script answered a second redirect */
+	}
+	cgi_script_free(&sc);
+	free(prev_url);
+}
+
+static void run_in_slot(acgi_request *r, const struct cgi_gateway *g,
+                        const struct cgi_script *sc)
+{
+	int slot = cgi_slot_take(g, r);
+	if (slot == -ECANCELED)
+		return;
+	if (slot < 0) {
+		if (slot == -EBUSY)
+			cgi_log("cgi: %s: all %u script slots busy for %.1f s "
+			        "(--max-scripts): 503", sc->name, g->max_scripts,
+			        (double)g->slot_wait_ms / 1000);
+		else
+			cgi_log("cgi: %s: script slot: %s", sc->name,
+			        strerror(-slot));
+		answer(r, 503, "too many CGI scripts are running");
+		return;
+	}
+	char *location = run_script(r, g, sc, NULL);
+	if (location)
+		follow_redirect(r, g, sc, location);
+	free(location);
+	cgi_slot_put(slot);
+}
+
 void cgi_gateway_handle(acgi_request *r, void *data)
 {
 	const struct cgi_gateway *g = data;
@@ -523,6 +609,6 @@ void cgi_gateway_handle(acgi_request *r, void *data)
 	if (sc.status)
 		answer(r, sc.status, sc.why);
 	else
-		run_script(r, &sc, g->timeout_ms);
+		run_in_slot(r, g, &sc);
 	cgi_script_free(&sc);
 }

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,38 +31,6 @@ void cgi_log(const char *fmt, ...)
 	}
 	line[o++] = '\n';
 	(void)!write(2, line, o);
-}
-
-int cgi_gateway_init(struct cgi_gateway *g)
-{
-	const char *root = getenv("ANYCGI_CGI_ROOT");
-	/* A script that exits before it read its body must cost an EPIPE,
-	 * not the worker (children get every default back at spawn). */
-	(void)signal(SIGPIPE, SIG_IGN);
-	const char *timeout = getenv("ANYCGI_CGI_TIMEOUT");
-	g->root[0] = '\0';
-	g->root_fd = -1;
-	g->timeout_ms = timeout ? (long long)(strtod(timeout, NULL) * 1000) : 0;
-	if (g->timeout_ms < 0)
-		g->timeout_ms = 0;
-	if (!root || !*root)
-		return 0;
-	if (strlen(root) >= sizeof(g->root)) {
-		cgi_log("cgi: the root is too long");
-		return -ENAMETOOLONG;
-	}
-	g->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (g->root_fd < 0) {
-		int err = errno;
-		cgi_log("cgi: root %s: %s", root, strerror(err));
-		return -err;
-	}
-	snprintf(g->root, sizeof(g->root), "%s", root);
-	/* "/srv/cgi/" and "/srv/cgi" map URIs alike. */
-	size_t n = strlen(g->root);
-	while (n > 1 && g->root[n - 1] == '/')
-		g->root[--n] = '\0';
-	return 0;
 }
 
 static int fail(struct cgi_script *sc, int status, const char *why)
@@ -216,12 +183,6 @@ static char *concat(const char *a, const char *b)
 	return s;
 }
 
-static const char *param(acgi_request *r, const char *name)
-{
-	const char *v = acgi_param(r, name);
-	return v ? v : "";
-}
-
 /* Control bytes (a newline in a name, say) never name a script: they end
  * in log lines and headers. */
 static bool clean_path(const char *s)
@@ -234,12 +195,11 @@ static bool clean_path(const char *s)
 
 /* The request's path in URI space: SCRIPT_NAME + PATH_INFO, or REQUEST_URI's
  * path when SCRIPT_NAME is empty (nginx's scgi_params). */
-static char *request_path(struct cgi_script *sc, acgi_request *r)
+static char *request_path(struct cgi_script *sc, const struct cgi_target *t)
 {
-	const char *name = param(r, "SCRIPT_NAME");
-	if (!*name && !*param(r, "PATH_INFO"))
-		return uri_path(sc, param(r, "REQUEST_URI"));
-	char *s = concat(name, param(r, "PATH_INFO"));
+	if (!*t->script_name && !*t->path_info)
+		return uri_path(sc, t->request_uri);
+	char *s = concat(t->script_name, t->path_info);
 	if (!s)
 		fail(sc, 500, "out of memory");
 	return s;
@@ -272,10 +232,10 @@ static int split_uri(struct cgi_script *sc, const char *base,
 }
 
 /* With a root or a DOCUMENT_ROOT: base + SCRIPT_NAME + PATH_INFO. */
-static int resolve_in(struct cgi_script *sc, acgi_request *r, int base_fd,
-                      const char *base)
+static int resolve_in(struct cgi_script *sc, const struct cgi_target *t,
+                      int base_fd, const char *base)
 {
-	char *path = request_path(sc, r);
+	char *path = request_path(sc, t);
 	size_t split = 0;
 	int rc = -1;
 	if (!path)
@@ -294,34 +254,35 @@ static int resolve_in(struct cgi_script *sc, acgi_request *r, int base_fd,
 /* SCRIPT_FILENAME's rest after the script, back in URI space: a trailing
  * part of SCRIPT_NAME moves to PATH_INFO (nginx's SCRIPT_FILENAME of
  * $document_root$fastcgi_script_name holds both). */
-static int split_filename(struct cgi_script *sc, acgi_request *r,
+static int split_filename(struct cgi_script *sc, const struct cgi_target *t,
                           const char *file, size_t split)
 {
-	const char *name = param(r, "SCRIPT_NAME"), *rest = file + split;
+	const char *name = t->script_name, *rest = file + split;
 	size_t nl = strlen(name), rl = strlen(rest);
 	sc->filename = strndup(file, split);
 	if (rl && nl >= rl && strcmp(name + nl - rl, rest) == 0)
 		nl -= rl;
 	sc->script_name = strndup(name, nl);
-	const char *info = rl ? rest : param(r, "PATH_INFO");
+	const char *info = rl ? rest : t->path_info;
 	if (*info)
 		sc->path_info = strdup(info);
 	if (!sc->filename || !sc->script_name || (*info && !sc->path_info))
 		return fail(sc, 500, "out of memory");
-	const char *docroot = param(r, "DOCUMENT_ROOT");
-	return translate(sc, *docroot ? docroot : "");
+	return translate(sc, t->document_root);
 }
 
 /* SCRIPT_FILENAME, beneath DOCUMENT_ROOT when the server gave one. */
-static int resolve_filename(struct cgi_script *sc, acgi_request *r,
+static int resolve_filename(struct cgi_script *sc, const struct cgi_target *t,
                             const char *file)
 {
-	const char *docroot = param(r, "DOCUMENT_ROOT");
+	const char *docroot = t->document_root;
 	size_t dl = strlen(docroot);
 	while (dl > 1 && docroot[dl - 1] == '/')
 		dl--;
-	if (!clean_path(file)) {
-		cgi_log("cgi: refused %s: control bytes in the path", file);
+	if (!clean_path(file) || !clean_path(t->script_name) ||
+	    !clean_path(t->path_info)) {
+		cgi_log("cgi: refused %s (SCRIPT_NAME %s, PATH_INFO %s): control "
+		        "bytes in the path", file, t->script_name, t->path_info);
 		return fail(sc, 403, "control bytes in the script path");
 	}
 	const char *base = dl ? docroot : "/";
@@ -342,12 +303,12 @@ static int resolve_filename(struct cgi_script *sc, acgi_request *r,
 	close(base_fd);
 	if (rc < 0)
 		return -1;
-	return split_filename(sc, r, file, skip + split);
+	return split_filename(sc, t, file, skip + split);
 }
 
-static void resolve_docroot(struct cgi_script *sc, acgi_request *r)
+static void resolve_docroot(struct cgi_script *sc, const struct cgi_target *t)
 {
-	const char *docroot = param(r, "DOCUMENT_ROOT");
+	const char *docroot = t->document_root;
 	if (!*docroot) {
 		cgi_log("cgi: no --root, SCRIPT_FILENAME or DOCUMENT_ROOT: "
 		        "nothing names the script");
@@ -360,21 +321,20 @@ static void resolve_docroot(struct cgi_script *sc, acgi_request *r)
 		fail(sc, 500, "the document root cannot be opened");
 		return;
 	}
-	(void)resolve_in(sc, r, fd, docroot);
+	(void)resolve_in(sc, t, fd, docroot);
 	close(fd);
 }
 
-void cgi_resolve(const struct cgi_gateway *g, acgi_request *r,
-                 struct cgi_script *sc)
+void cgi_resolve_target(const struct cgi_gateway *g,
+                        const struct cgi_target *t, struct cgi_script *sc)
 {
 	*sc = (struct cgi_script){.dir_fd = -1};
-	const char *file = param(r, "SCRIPT_FILENAME");
 	if (g->root_fd >= 0)
-		(void)resolve_in(sc, r, g->root_fd, g->root);
-	else if (*file)
-		(void)resolve_filename(sc, r, file);
+		(void)resolve_in(sc, t, g->root_fd, g->root);
+	else if (*t->script_filename)
+		(void)resolve_filename(sc, t, t->script_filename);
 	else
-		resolve_docroot(sc, r);
+		resolve_docroot(sc, t);
 	sc->nph = strncmp(sc->name, "nph-", 4) == 0;
 }
 
@@ -391,99 +351,3 @@ void cgi_script_free(struct cgi_script *sc)
 	sc->path_translated = sc->filename = NULL;
 }
 
-/* ---- The child's environment --------------------------------------------- */
-
-/* Params the gateway sets itself, or never passes on: HTTP_PROXY is a
- * client's Proxy: header (httpoxy), LD_* would load code into the child. */
-static bool skipped(const char *name)
-{
-	static const char *const own[] = {
-		"SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILENAME",
-		"GATEWAY_INTERFACE", "PATH", "HTTP_PROXY",
-	};
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (strcmp(name, own[i]) == 0)
-			return true;
-	return !*name || strchr(name, '=') || strncmp(name, "LD_", 3) == 0;
-}
-
-static bool seen_before(acgi_request *r, size_t i, const char *name)
-{
-	for (size_t j = 0; j < i; j++) {
-		const char *other;
-		(void)acgi_param_at(r, j, &other, NULL);
-		if (strcmp(other, name) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* NAME=v1, v2... for every value of the param named name (RFC 3875,
- * 4.1.18: repeated headers are merged; "; " for cookies). */
-static char *joined(acgi_request *r, size_t i, const char *name)
-{
-	size_t n = acgi_param_count(r), total = strlen(name) + 2;
-	const char *sep = strcmp(name, "HTTP_COOKIE") == 0 ? "; " : ", ";
-	for (size_t j = i; j < n; j++) {
-		const char *nj, *vj;
-		(void)acgi_param_at(r, j, &nj, &vj);
-		if (strcmp(nj, name) == 0)
-			total += strlen(vj) + 2;
-	}
-	char *s = malloc(total), *o = s;
-	if (!s)
-		return NULL;
-	o += sprintf(o, "%s=", name);
-	for (size_t j = i; j < n; j++) {
-		const char *nj, *vj;
-		(void)acgi_param_at(r, j, &nj, &vj);
-		if (strcmp(nj, name) == 0)
-			o += sprintf(o, "%s%s", j == i ? "" : sep, vj);
-	}
-	return s;
-}
-
-static int add(char **env, size_t *n, const char *name, const char *value)
-{
-	if (!value)
-		return 0;
-	env[*n] = malloc(strlen(name) + strlen(value) + 2);
-	if (!env[*n])
-		return -1;
-	sprintf(env[(*n)++], "%s=%s", name, value);
-	return 0;
-}
-
-char **cgi_env_new(acgi_request *r, const struct cgi_script *sc)
-{
-	size_t count = acgi_param_count(r), n = 0;
-	char **env = calloc(count + 8, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < count; i++) {
-		const char *name;
-		(void)acgi_param_at(r, i, &name, NULL);
-		if (skipped(name) || seen_before(r, i, name))
-			continue;
-		if (!(env[n++] = joined(r, i, name)))
-			goto fail;
-	}
-	if (add(env, &n, "GATEWAY_INTERFACE", "CGI/1.1") < 0 ||
-	    add(env, &n, "PATH", "/usr/local/bin:/usr/bin:/bin") < 0 ||
-	    add(env, &n, "SCRIPT_NAME", sc->script_name) < 0 ||
-	    add(env, &n, "SCRIPT_FILENAME", sc->filename) < 0 ||
-	    add(env, &n, "PATH_INFO", sc->path_info) < 0 ||
-	    add(env, &n, "PATH_TRANSLATED", sc->path_translated) < 0)
-		goto fail;
-	return env;
-fail:
-	cgi_env_free(env);
-	return NULL;
-}
-
-void cgi_env_free(char **env)
-{
-	for (size_t i = 0; env && env[i]; i++)
-		free(env[i]);
-	free(env);
-}

@@ -178,34 +178,6 @@ static int add_env(struct pool_config *cfg, const char *val, char *err,
 	return cfg->env[cfg->n_env++] ? 0 : fail(err, errlen, "out of memory");
 }
 
-/* The CGI gateway's --root: an existing directory, passed to its workers
- * as ANYCGI_CGI_ROOT, made absolute (workers may start elsewhere). */
-static int set_cgi_root(struct pool_config *cfg, const char *val,
-                        char *err, size_t errlen)
-{
-	char path[PATH_MAX], var[PATH_MAX + 32];
-	struct stat st;
-	if (!realpath(val, path) || stat(path, &st) < 0)
-		return fail(err, errlen, "%s: %s", val, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return fail(err, errlen, "%s: not a directory", val);
-	snprintf(var, sizeof(var), "ANYCGI_CGI_ROOT=%s", path);
-	return add_env(cfg, var, err, errlen);
-}
-
-/* The CGI gateway's --script-timeout, for its workers as
- * ANYCGI_CGI_TIMEOUT (seconds, 0: none). */
-static int set_script_timeout(struct pool_config *cfg, const char *val,
-                              char *err, size_t errlen)
-{
-	double secs;
-	char var[64];
-	if (parse_seconds(val, &secs) < 0)
-		return fail(err, errlen, "%s: seconds", val);
-	snprintf(var, sizeof(var), "ANYCGI_CGI_TIMEOUT=%.3f", secs);
-	return add_env(cfg, var, err, errlen);
-}
-
 static int add_arg(struct pool_config *cfg, const char *val, char *err,
                    size_t errlen)
 {
@@ -327,10 +299,6 @@ static int other_option(struct pool_config *cfg, const char *name,
 		return set_mode(cfg, val, err, errlen);
 	if (strcmp(name, "env") == 0)
 		return add_env(cfg, val, err, errlen);
-	if (strcmp(name, "root") == 0)
-		return set_cgi_root(cfg, val, err, errlen);
-	if (strcmp(name, "script-timeout") == 0)
-		return set_script_timeout(cfg, val, err, errlen);
 	if (strcmp(name, "program") == 0 || strcmp(name, "arg") == 0) {
 		if (name[0] == 'p' && cfg->argc)
 			return fail(err, errlen, "program given twice");
@@ -388,6 +356,9 @@ int pool_option(struct pool_config *cfg, const char *name, const char *val,
 		return set_string(str, val) < 0 ? fail(err, errlen, "out of memory")
 		                                : 0;
 	}
+	int cgi = cgi_pool_option(cfg, name, val, err, errlen);
+	if (cgi != CGI_OPTION_UNKNOWN)
+		return cgi;
 	return other_option(cfg, name, val, err, errlen);
 }
 
@@ -427,7 +398,8 @@ int pool_finish(struct pool_config *cfg, char *err, size_t errlen)
 		            "--scgi ADDR or --http ADDR");
 	if (!cfg->argc && !cfg->app)
 		return fail(err, errlen, "no program");
-	if (check_sizes(cfg, err, errlen) < 0)
+	if (check_sizes(cfg, err, errlen) < 0 ||
+	    cgi_pool_finish(cfg, err, errlen) < 0)
 		return -1;
 	if (!cfg->name[0]) {
 		const char *prog = cfg->app ? cfg->app : cfg->argv[0];

@@ -31,4 +31,17 @@ int global_option(struct master_config *mc, const char *name,
 
 void master_config_free(struct master_config *mc);
 
+/* The CGI gateway's options (src/manager/cgi_options.c): --root,
+ * --script-timeout, --max-scripts, --script-wait, --script-user,
+ * --script-group, --script-rlimit-*, --script-stderr, passed to its
+ * workers as ANYCGI_CGI_* variables. Returns 0, -1 with the reason in
+ * err, or CGI_OPTION_UNKNOWN for a name that is not one of them. */
+enum { CGI_OPTION_UNKNOWN = 1 };
+int cgi_pool_option(struct pool_config *cfg, const char *name,
+                    const char *val, char *err, size_t errlen);
+
+/* Checks what needs the whole pool: the root where the workers will see
+ * it (inside --chroot), --script-user with workers that stay root. */
+int cgi_pool_finish(struct pool_config *cfg, char *err, size_t errlen);
+
 #endif

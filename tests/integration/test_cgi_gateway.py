@@ -59,6 +59,13 @@ out.write(("\\n%d %s\\n" % (n, h.hexdigest())).encode())
                             "http://example.com/moved\\nContent-Type: "
                             "text/plain\\n\\nmoved\\n'\n",
     "local.sh": SH + "printf 'Location: /fcgi/cgi-bin/hello.cgi\\n\\n'\n",
+    # Local redirects (RFC 3875, 6.2.2): followed once, as a GET.
+    "local-env.sh": SH + "cat > /dev/null\n"
+                         "printf 'Location: /fcgi/cgi-bin/env.py/more?x=1\\n\\n'\n",
+    "local-loop.sh": SH + "printf 'Location: /fcgi/cgi-bin/local-loop.sh\\n\\n'\n",
+    "local-twice.sh": SH + "printf 'Location: /fcgi/cgi-bin/local.sh\\n\\n'\n",
+    "local-missing.sh": SH + "printf 'Location: /fcgi/cgi-bin/none.cgi\\n\\n'\n",
+    "local-out.sh": SH + "printf 'Location: /../outside/evil.sh\\n\\n'\n",
     "noheader.sh": SH + "echo 'just a body, no head'\n",
     "empty.sh": SH + "exit 0\n",
     "barecr.sh": SH + "printf 'Content-Type: text/plain\\rX-Evil: 1\\n\\n"
@@ -88,6 +95,13 @@ while n > 0:
     out.write(block[:k]); del block[:k]; n -= k
 """,
     "sleep2.sh": SH + "sleep 2\nprintf 'Content-Type: text/plain\\n\\nslept\\n'\n",
+    # Notes that it runs, then waits for the file its query names.
+    "held.sh": SH + "touch \"$QUERY_STRING.$$\"\n"
+                    "while [ ! -e \"$QUERY_STRING\" ]; do sleep 0.05; done\n"
+                    "printf 'Content-Type: text/plain\\n\\nslept\\n'\n",
+    "stream-held.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
+                           "while [ ! -e \"$QUERY_STRING\" ]; do sleep 0.05; done\n"
+                           "echo second\n",
     "stream.sh": SH + "printf 'Content-Type: text/plain\\n\\nfirst\\n'\n"
                       "sleep 1\necho second\n",
 }
@@ -338,8 +352,42 @@ def test_status_and_redirects(gw):
     r = gw.web.request("GET", "/fcgi/cgi-bin/redirect-doc.sh")
     assert r.status == 301 and r.body == b"moved\n"
     assert r.header("location") == "http://example.com/moved"
+
+
+def test_local_redirect_is_followed_once(gw):
     r = gw.web.request("GET", "/fcgi/cgi-bin/local.sh")
-    assert r.status == 500 and b"local redirect" in r.body
+    assert (r.status, r.body) == (200, b"hello\n"), r
+    assert r.header("location") is None
+    # The target runs as a GET of the new URI, without the first body.
+    r = gw.web.request("POST", "/fcgi/cgi-bin/local-env.sh?orig=2",
+                       body=b"a body for the first script only")
+    assert r.status == 200, (r, gw.web.error_log_tail())
+    env = r.json()["env"]
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == "/fcgi/cgi-bin/env.py"
+    assert env["PATH_INFO"] == "/more"
+    assert env["QUERY_STRING"] == "x=1"
+    assert env["REQUEST_URI"] == "/fcgi/cgi-bin/env.py/more?x=1"
+    assert "CONTENT_LENGTH" not in env and "CONTENT_TYPE" not in env
+    assert env["REDIRECT_URL"] == "/fcgi/cgi-bin/local-env.sh"
+    assert env["REDIRECT_QUERY_STRING"] == "orig=2"
+    assert env["REDIRECT_REQUEST_METHOD"] == "POST"
+    assert_no_zombie(gw)
+
+
+@pytest.mark.parametrize("script,code,log", [
+    ("local-loop.sh", 500, "a second local redirect"),
+    ("local-twice.sh", 500, "a second local redirect"),
+    ("local-missing.sh", 404, "local redirect to /fcgi/cgi-bin/none.cgi"),
+    ("local-out.sh", 403, "resolves outside the root"),
+])
+def test_local_redirect_refused(gw, script, code, log):
+    offset = gw.proc.log_size()
+    r = gw.web.request("GET", "/fcgi/cgi-bin/" + script)
+    assert r.status == code, r
+    assert not os.path.exists(gw.marker)
+    sup.wait_until(lambda: log in gw.proc.log_since(offset), 5,
+                   "the log line: " + log)
 
 
 @pytest.mark.parametrize("script", ["noheader.sh", "empty.sh", "barecr.sh",
@@ -369,16 +417,20 @@ def test_stderr_goes_to_the_log(gw):
 
 
 def test_output_is_streamed(gw):
+    """The first line reaches the client while the script still waits for
+    the test's go-ahead to write the second: nothing is held back."""
+    release = os.path.join(gw.root, "stream-go")
     s = socket.create_connection(("127.0.0.1", gw.web.port), timeout=10)
     try:
-        s.sendall(b"GET /stream/cgi-bin/stream.sh HTTP/1.0\r\n\r\n")
-        t0 = time.monotonic()
+        s.sendall(("GET /stream/cgi-bin/stream-held.sh?%s HTTP/1.0\r\n\r\n"
+                   % release).encode())
         got = b""
         while b"first" not in got:
             chunk = s.recv(4096)
             assert chunk
             got += chunk
-        assert time.monotonic() - t0 < 0.9, "the first line was held back"
+        assert b"second" not in got
+        open(release, "w").close()
         got += fw.recv_all(s, 10)
         assert got.endswith(b"second\n")
     finally:
@@ -418,9 +470,10 @@ def test_script_timeout(servers, anycgi_bin):
     t0 = time.monotonic()
     r = app.web.request("GET", "/fcgi/cgi-bin/hang.sh", timeout=20)
     assert r.status == 504 and b"timed out" in r.body, r
-    assert 0.9 < time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 > 0.9  # not before its time
     sup.wait_until(lambda: gone(sleep_pid_of(app)), 5, "the sleep killed")
-    assert "hang.sh: timed out" in app.proc.log_since(offset)
+    sup.wait_until(lambda: "hang.sh: timed out" in
+                   app.proc.log_since(offset), 5, "the log line")
     # A response that started is cut, and the group dies all the same.
     os.unlink(os.path.join(app.root, "fcgi/cgi-bin/sleep.pid"))
     s = socket.create_connection(("127.0.0.1", app.web.port), timeout=10)
@@ -437,21 +490,26 @@ def test_script_timeout(servers, anycgi_bin):
 
 
 def test_slow_scripts_do_not_hold_up_fast_ones(servers, anycgi_bin):
-    """20 scripts that take 2 s each, and fast ones meanwhile: each worker
-    runs one script, so a pool with room answers the fast ones at once."""
+    """20 scripts held until the test releases them, and fast ones
+    meanwhile: each worker runs one script, so a pool with room answers
+    every fast one while all 20 slow ones still run (no clock involved)."""
     import concurrent.futures
+    import glob
     app = start_gateway(servers, anycgi_bin, "--workers", "24")
     sup.wait_until(lambda: len(sup.children(app.proc.pid)) == 24, 10,
                    "24 workers")
+    release = os.path.join(servers.workdir, "release")
     with concurrent.futures.ThreadPoolExecutor(30) as ex:
-        slow = [ex.submit(app.web.request, "GET", "/fcgi/cgi-bin/sleep2.sh")
+        slow = [ex.submit(app.web.request, "GET",
+                          "/fcgi/cgi-bin/held.sh?" + release, timeout=60)
                 for _ in range(20)]
-        time.sleep(0.5)
-        t0 = time.monotonic()
+        sup.wait_until(lambda: len(glob.glob(release + ".*")) == 20, 20,
+                       "20 slow scripts running")
         for _ in range(10):
             assert app.web.request("GET", "/fcgi/cgi-bin/hello.cgi").status \
                 == 200
-        assert time.monotonic() - t0 < 1.0
+        assert not any(f.done() for f in slow)
+        open(release, "w").close()
         assert all(f.result().body == b"slept\n" for f in slow)
     assert_no_zombie(app)
 
@@ -611,13 +669,15 @@ def test_nothing_names_a_script(gw_noroot):
 
 
 def test_config_file_pool(servers, anycgi_bin):
-    """`app = cgi` with `root` and `script-timeout` in a daemon's file."""
+    """`app = cgi` with `root`, `script-timeout` and the other gateway
+    options in a daemon's file."""
     root, _ = make_root(servers.workdir)
     path = os.path.join(servers.workdir, "conf.sock")
     conf = os.path.join(servers.workdir, "anycgi.conf")
     with open(conf, "w") as f:
         f.write("[scripts]\nfastcgi = unix:%s\napp = cgi\nroot = %s\n"
-                "script-timeout = 1\nworkers = 1\n" % (path, root))
+                "script-timeout = 1\nworkers = 1\nmax-scripts = 1\n"
+                "script-wait = 5\nscript-stderr = log\n" % (path, root))
     proc = servers.start("anycgi", [anycgi_bin, "daemon", "-c", conf])
     sup.wait_until(lambda: sup.listening_in_group(proc.pgid, path), 10,
                    "the daemon to listen", proc=proc)
