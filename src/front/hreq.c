@@ -91,6 +91,11 @@ void hreq_abort(struct hreq *r)
 	hreq_free(r);
 }
 
+static bool has_body(const struct http_head *h)
+{
+	return h->chunked || h->content_length > 0;
+}
+
 struct hreq *hreq_start(struct hconn *c)
 {
 	struct hreq *r = calloc(1, sizeof(*r));
@@ -103,6 +108,8 @@ struct hreq *hreq_start(struct hconn *c)
 	r->resp_left = -1;
 	r->keep_alive = h->keep_alive && !F->stopping;
 	r->state = RQ_QUEUED;
+	/* With no body, the parser's end event is not waited for. */
+	r->body_done = !has_body(h);
 	c->req = r;
 	if (F->opt.max_body >= 0 && h->content_length > F->opt.max_body) {
 		hreq_error(r, 413, "body larger than --max-body");
@@ -129,11 +136,6 @@ static int send_stdin(struct upconn *u, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static bool has_body(const struct http_head *h)
-{
-	return h->chunked || h->content_length > 0;
-}
-
 void hreq_on_slot(struct hreq *r, struct upconn *u)
 {
 	struct hconn *c = r->c;
@@ -146,7 +148,7 @@ void hreq_on_slot(struct hreq *r, struct upconn *u)
 		hreq_error(r, 500, "out of memory");
 		return;
 	}
-	if (r->stdin_ended || r->redirect_uri) {
+	if (r->stdin_ended || r->redirect_uri || r->body_done) {
 		r->stdin_ended = true;
 		(void)send_stdin(u, NULL, 0);
 	}
@@ -346,13 +348,15 @@ void hreq_on_upstream_error(struct hreq *r, const char *why)
 
 void hreq_on_timer(struct hreq *r)
 {
+	struct hconn *c = r->c;
 	if (r->state == RQ_QUEUED) {
 		hreq_error(r, 503, "no app slot within --queue-timeout");
 	} else if (r->state == RQ_UPSTREAM) {
 		hreq_error(r, 504, "the app did not answer within "
 		                   "--request-timeout");
 	}
-	hconn_update(r->c);
+	(void)hconn_flush(c);
+	hconn_update(c);
 }
 
 /* The request timer runs while the front end waits on the app: not while
