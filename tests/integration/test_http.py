@@ -117,7 +117,7 @@ class Conn:
 
     def __init__(self, sock):
         self.sock = sock
-        self.buf = b""
+        self.buf = bytearray()
         self.eof = False
 
     def send(self, data):
@@ -139,14 +139,17 @@ class Conn:
         while b"\r\n" not in self.buf:
             if not self._fill(timeout):
                 raise EOFError("closed in a line: %r" % self.buf)
-        line, _, self.buf = self.buf.partition(b"\r\n")
+        i = self.buf.index(b"\r\n")
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 2]
         return line
 
     def _take(self, n, timeout):
         while len(self.buf) < n:
             if not self._fill(timeout):
                 raise EOFError("closed in a body")
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
     def response(self, head=False, timeout=10.0):
@@ -166,7 +169,7 @@ class Conn:
         if r.header("content-length") is not None:
             r.body = self._take(int(r.header("content-length")), timeout)
         elif r.header("transfer-encoding") == "chunked":
-            body = b""
+            body = bytearray()
             while True:
                 n = int(self._line(timeout).split(b";")[0], 16)
                 if n == 0:
@@ -174,11 +177,11 @@ class Conn:
                     break
                 body += self._take(n, timeout)
                 assert self._take(2, timeout) == b"\r\n"
-            r.body = body
+            r.body = bytes(body)
         else:
             while self._fill(timeout):
                 pass
-            r.body, self.buf = self.buf, b""
+            r.body, self.buf = bytes(self.buf), bytearray()
         return r
 
     def closed(self, timeout=5.0):
