@@ -151,6 +151,8 @@ static int check_request_line(struct http_in *p, char *s, char *e)
 		return fail(p, 505, "HTTP version not supported");
 	*sp1 = '\0';
 	*sp2 = '\0';
+	p->head.major = 1;
+	p->head.minor = v[7] > '1' ? 1 : v[7] - '0';
 	p->head.method = s;
 	p->head.target = t;
 	p->head.target_len = (size_t)(sp2 - t);
@@ -406,8 +408,6 @@ static int run_library(struct http_in *p, const char *copy)
 	if (HTTP_PARSER_ERRNO(&p->hp) != HPE_PAUSED)
 		return library_error(p);
 	http_parser_pause(&p->hp, 0);
-	p->head.major = p->hp.http_major;
-	p->head.minor = p->hp.http_minor > 1 ? 1 : p->hp.http_minor;
 	p->head.keep_alive = http_should_keep_alive(&p->hp);
 	p->head.head_method = p->hp.method == HTTP_HEAD;
 	/* The last LF is fed again: the library stopped on it. */
@@ -435,11 +435,10 @@ static int head_complete(struct http_in *p)
 	p->head.fields = p->fields_mem;
 	p->head.head_len = p->len;
 	int rc = check_lines(p, copy);
-	if (rc == 0) {
-		rc = run_library(p, copy);
-	}
 	if (rc == 0)
 		rc = check_fields(p);
+	if (rc == 0)
+		rc = run_library(p, copy);
 	if (rc == 0)
 		rc = split_target(p);
 	free(copy);
