@@ -298,6 +298,7 @@ static int run(void)
 		}
 		run_timers();
 		hconn_reap();
+		upstream_reap();
 	}
 }
 

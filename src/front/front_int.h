@@ -166,6 +166,7 @@ struct upconn {
 	bool draining;           /* aborted: read to END_REQUEST, then reuse */
 	bool got_bytes;          /* a byte of the answer arrived */
 	bool sent_body;          /* STDIN data went out */
+	bool dead;               /* closed, freed at the end of the loop turn */
 };
 
 /* ---- the process (front.c) -------------------------------------------- */
@@ -244,6 +245,7 @@ void upstream_release(struct upconn *u, bool reusable);
 void upstream_abort(struct upconn *u);
 void upstream_update(struct upconn *u);
 void upstream_retry(struct hreq *r);
+void upstream_reap(void);
 
 enum { UP_HIGH = 256 * 1024, OUT_HIGH = 256 * 1024, IN_BUF = 16384 };
 

@@ -53,15 +53,35 @@ int upstream_parse_addr(const char *addr, struct sockaddr_storage *ss,
 
 static void on_failure(struct upconn *u, const char *why);
 
+static struct upconn *dead; /* closed this loop turn, freed at its end */
+
+/* Closes u now; its memory goes at the end of the loop turn, since the
+ * loop's batch of events or a caller up the stack may still hold it. */
 static void close_conn(struct upconn *u)
 {
+	if (u->dead)
+		return;
+	u->dead = true;
 	ev_del(&u->ev);
 	close(u->ev.fd);
+	u->ev.fd = -1;
 	fbuf_free(&u->out);
 	F->n_up--;
 	if (u->req || u->draining)
 		F->n_up_busy--;
-	free(u);
+	u->req = NULL;
+	u->draining = false;
+	u->next = dead;
+	dead = u;
+}
+
+void upstream_reap(void)
+{
+	while (dead) {
+		struct upconn *u = dead;
+		dead = u->next;
+		free(u);
+	}
 }
 
 static struct upconn *connect_new(void)
@@ -295,6 +315,8 @@ static bool can_retry(const struct upconn *u)
 
 static void on_failure(struct upconn *u, const char *why)
 {
+	if (u->dead)
+		return;
 	struct hreq *r = u->req;
 	if (!r) {
 		if (!u->draining)
@@ -364,7 +386,10 @@ static int feed(struct upconn *u, const uint8_t *in, size_t len)
 		off += (size_t)k;
 		if (ev.kind == FCGI_CEV_NONE)
 			break;
-		if (on_record(u, &ev)) {
+		int ended = on_record(u, &ev);
+		if (u->dead)
+			return -1;
+		if (ended) {
 			/* Bytes after END_REQUEST: the app is out of step. */
 			upstream_release(u, off == len);
 			return -1;
@@ -388,7 +413,7 @@ static int on_readable(struct upconn *u)
 		if (n > 0) {
 			if (u->req)
 				hreq_timer_update(u->req);
-			if (feed(u, buf, (size_t)n) < 0)
+			if (feed(u, buf, (size_t)n) < 0 || u->dead)
 				return -1;
 			continue;
 		}
@@ -405,6 +430,8 @@ static int on_readable(struct upconn *u)
 
 void upstream_update(struct upconn *u)
 {
+	if (u->dead)
+		return;
 	uint32_t ev = can_read(u) ? EPOLLIN | EPOLLRDHUP : 0;
 	if (u->out.len > 0 || u->connecting)
 		ev |= EPOLLOUT;
@@ -429,6 +456,8 @@ static bool connected(struct upconn *u)
 
 void upstream_on_event(struct upconn *u, uint32_t events)
 {
+	if (u->dead)
+		return;
 	struct hconn *c = u->req ? u->req->c : NULL;
 	if (u->connecting && !connected(u))
 		goto client;
@@ -437,6 +466,8 @@ void upstream_on_event(struct upconn *u, uint32_t events)
 			goto client;
 		if (u->req)
 			hconn_process(c);
+		if (u->dead)
+			goto client;
 	}
 	if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
 	    on_readable(u) < 0)
