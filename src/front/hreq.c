@@ -205,10 +205,14 @@ void hreq_body_end(struct hreq *r)
 	    !r->body_discard) {
 		struct upconn *u = r->up;
 		r->stdin_ended = true;
-		if (send_stdin(u, NULL, 0) == 0 && upstream_flush(u) == 0 && r->up) {
-			upstream_update(u);
-			hreq_timer_update(r);
+		if (send_stdin(u, NULL, 0) < 0) {
+			hreq_error(r, 500, "out of memory");
+			return;
 		}
+		if (upstream_flush(u) < 0)
+			return; /* r went with the failure */
+		upstream_update(u);
+		hreq_timer_update(r);
 	}
 	if (r->state == RQ_DONE)
 		maybe_complete(r);
@@ -250,20 +254,22 @@ static void local_redirect(struct hreq *r)
 	upstream_acquire(r);
 }
 
-static void on_head(struct hreq *r)
+/* Returns -1 when the answer goes no further (r may be gone). */
+static int on_head(struct hreq *r)
 {
 	if (r->ch.kind == CGI_LOCAL_REDIRECT) {
 		if (r->redirects > 0)
 			hreq_error(r, 502, "a second local redirect");
 		else
 			local_redirect(r);
-		return;
+		return -1;
 	}
 	if (reply_head(r, &r->c->out) < 0) {
 		hreq_error(r, 500, "out of memory");
-		return;
+		return -1;
 	}
 	r->head_sent = true;
+	return 0;
 }
 
 static void body_out(struct hreq *r, const uint8_t *data, size_t len)
@@ -311,8 +317,7 @@ void hreq_on_stdout(struct hreq *r, const uint8_t *data, size_t len)
 			return;
 		data += k;
 		len -= (size_t)k;
-		on_head(r);
-		if (!r->head_sent || r->state != RQ_UPSTREAM)
+		if (on_head(r) < 0)
 			return;
 	}
 	body_out(r, data, len);

@@ -498,7 +498,8 @@ static size_t scan_head(struct http_in *p, const uint8_t *in, size_t len,
 static bool has_request_line(const struct http_in *p, const uint8_t *in,
                              size_t n)
 {
-	return memchr(p->buf, '\n', p->len) || memchr(in, '\n', n);
+	return (p->len && memchr(p->buf, '\n', p->len)) ||
+	       (n && memchr(in, '\n', n));
 }
 
 static int feed_head(struct http_in *p, const uint8_t *in, size_t len,
@@ -520,7 +521,8 @@ static int feed_head(struct http_in *p, const uint8_t *in, size_t len,
 	}
 	if (grow(p, p->len + body) < 0)
 		return -ENOMEM;
-	memcpy(p->buf + p->len, in + skip, body);
+	if (body)
+		memcpy(p->buf + p->len, in + skip, body);
 	p->len += body;
 	if (done) {
 		int rc = head_complete(p);
