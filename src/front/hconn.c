@@ -235,7 +235,10 @@ static bool can_parse(const struct hconn *c)
 		return false;
 	if (c->req)
 		return hreq_wants_body(c->req);
-	return !c->closing && (c->in.len > 0 || (c->hin && !http_in_idle(c->hin)));
+	/* A pipelined request waits while the client is not taking the
+	 * answers already made: they stay bounded. */
+	return !c->closing && c->out.len < OUT_HIGH &&
+	       (c->in.len > 0 || (c->hin && !http_in_idle(c->hin)));
 }
 
 void hconn_process(struct hconn *c)

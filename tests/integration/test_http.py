@@ -336,6 +336,10 @@ BAD = [
      b"0\r\n\r\n", 400),
     ("bad chunk size", b"POST / HTTP/1.1\r\nHost: x\r\n"
      b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    ("chunk size bare LF", b"POST / HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n", 400),
+    ("chunk size overflow", b"POST / HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n" + b"f" * 17 + b"\r\n", 400),
     ("no Host", b"GET / HTTP/1.1\r\n\r\n", 400),
     ("two Hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
     ("bad Host", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
