@@ -473,6 +473,20 @@ def test_slowloris_and_idle_closed(servers, anycgi_bin):
     assert c.closed()
 
 
+def test_client_that_does_not_read_is_closed(servers, anycgi_bin):
+    f = start_http_echo(servers, anycgi_bin, args=["--send-timeout", "1"])
+    s = f.connect()
+    s.sendall(req("/big?size=%d" % (1 << 30)))
+    sup.wait_until(lambda: sup.tcp_connections(f.port), 5, "the connection")
+    # Its buffers fill, nothing moves for a second: the front end lets
+    # go (its socket leaves ESTABLISHED), and the app's request ends.
+    sup.wait_until(lambda: not sup.tcp_connections(f.port), 10,
+                   "the front end to close the connection")
+    s.close()
+    assert f.request("GET", "/?size=3").body == b"abc"
+    assert f.request("GET", "/?size=3").body == b"abc"
+
+
 # ---- errors upstream -------------------------------------------------
 
 def test_502_when_the_worker_crashes(http):
@@ -838,3 +852,50 @@ def test_10000_idle_connections(servers, anycgi_bin):
     finally:
         for s in socks:
             s.close()
+
+
+# ---- side by side with nginx -----------------------------------------
+
+# Params that differ between nginx and the front end, and why: the
+# software's name, the ports of two different listeners, nginx's
+# configured server_name against the request's host, and nginx passing
+# a Proxy: field on as HTTP_PROXY (httpoxy; the front end drops it), and
+# PATH_INFO, which nginx's fastcgi_params leave out and the front end
+# sends empty, and REMOTE_USER, which nginx sends empty and the front end
+# leaves out (no one was authenticated: RFC 3875, section 4.1.11).
+DIFFERENT = {"SERVER_SOFTWARE", "SERVER_PORT", "REMOTE_PORT", "SERVER_NAME",
+             "HTTP_HOST", "HTTP_PROXY", "PATH_INFO", "REMOTE_USER"}
+
+
+def test_params_match_nginx(servers, anycgi_bin):
+    from conftest import App
+    f = start_http_echo(servers, anycgi_bin)
+    sock = f.app.argv[3][len("unix:"):]
+    web = servers.nginx(App(f.app, "unix", path=sock))
+    www = os.path.join(web.dir, "www")
+    f2 = start_front(servers, anycgi_bin, "unix:" + sock,
+                     ["--document-root", www])
+    cases = [
+        ("GET", "/fcgi/a/b.txt?x=1&y=%20z", [], None),
+        ("POST", "/fcgi/form", [("Content-Type", "application/x-www-form-"
+                                 "urlencoded")], b"a=1&b=2"),
+        ("GET", "/fcgi/h", [("X-Dup", "1"), ("X-Dup", "2"),
+                            ("Cookie", "a=1"), ("Cookie", "b=2"),
+                            ("Accept-Language", "en"), ("X_Under", "u"),
+                            ("Proxy", "http://evil/")], None),
+        ("PUT", "/fcgi/empty", [("Content-Length", "0")], None),
+    ]
+    for method, path, headers, body in cases:
+        via_nginx = web.request(method, path, headers, body)
+        via_front = f2.request(method, path, headers, body)
+        assert via_nginx.status == via_front.status == 200
+        a = via_nginx.json()["params"]
+        b = via_front.json()["params"]
+        diff = [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+                if k not in DIFFERENT and a.get(k) != b.get(k)]
+        assert not diff, (path, diff)
+        assert a["HTTP_PROXY"] == "http://evil/" if "Proxy" in dict(
+            headers) else True
+        assert "HTTP_PROXY" not in b
+        assert "PATH_INFO" not in a and b["PATH_INFO"] == ""
+        assert a["REMOTE_USER"] == "" and "REMOTE_USER" not in b
