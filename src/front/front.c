@@ -144,6 +144,23 @@ static void run_timers(void)
 
 /* ---- listeners --------------------------------------------------------- */
 
+/* A socket file nobody listens on is left from an earlier run: it goes.
+ * One in use stays, and bind then says so. */
+static void remove_stale(const struct sockaddr_un *un, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct stat st;
+	if (fd < 0 || stat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)un, len) < 0 &&
+	    errno == ECONNREFUSED)
+		(void)unlink(un->sun_path);
+	close(fd);
+}
+
 static int bind_one(const char *addr)
 {
 	struct sockaddr_storage ss;
@@ -152,6 +169,8 @@ static int bind_one(const char *addr)
 		front_log("--listen %s: bad address", addr);
 		return -1;
 	}
+	if (ss.ss_family == AF_UNIX)
+		remove_stale((struct sockaddr_un *)&ss, len);
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd >= 0 && ss.ss_family != AF_UNIX)
@@ -376,6 +395,10 @@ int front_main(int argc, char **argv)
 	if (setup() < 0)
 		return 1;
 	int rc = run();
+	/* The socket files this process made go with it. */
+	for (int i = 0; i < F->opt.n_listen; i++)
+		if (strncmp(F->opt.listen[i], "unix:", 5) == 0)
+			(void)unlink(F->opt.listen[i] + 5);
 	front_log("stopped");
 	return rc;
 }
