@@ -395,6 +395,11 @@ int front_main(int argc, char **argv)
 	if (setup() < 0)
 		return 1;
 	int rc = run();
+	hconn_close_all();
+	upstream_close_all();
+	for (int i = 0; i < F->n_listeners; i++)
+		close(F->listeners[i].fd);
+	free(F->listeners);
 	/* The socket files this process made go with it. */
 	for (int i = 0; i < F->opt.n_listen; i++)
 		if (strncmp(F->opt.listen[i], "unix:", 5) == 0)

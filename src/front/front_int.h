@@ -158,6 +158,7 @@ struct hreq {
 struct upconn {
 	struct ev_item ev;
 	struct upconn *prev, *next; /* in the idle list */
+	struct upconn *aprev, *anext; /* in the list of all */
 	struct hreq *req;        /* the request on it, or NULL */
 	struct fbuf out;         /* records not yet sent */
 	struct fcgi_client fc;
@@ -214,6 +215,7 @@ int hconn_flush(struct hconn *c);
 void hconn_close_idle(void);
 void hconn_request_done(struct hconn *c);
 void hconn_reap(void);
+void hconn_close_all(void);
 
 /* ---- requests (hreq.c) ----------------------------------------------- */
 
@@ -246,6 +248,7 @@ void upstream_abort(struct upconn *u);
 void upstream_update(struct upconn *u);
 void upstream_retry(struct hreq *r);
 void upstream_reap(void);
+void upstream_close_all(void);
 
 enum { UP_HIGH = 256 * 1024, OUT_HIGH = 256 * 1024, IN_BUF = 16384 };
 

@@ -397,6 +397,13 @@ void hconn_on_timer(struct hconn *c, int kind)
 	hconn_update(c);
 }
 
+void hconn_close_all(void)
+{
+	while (F->conns)
+		kill_conn(F->conns);
+	hconn_reap();
+}
+
 void hconn_close_idle(void)
 {
 	struct hconn *c = F->conns;

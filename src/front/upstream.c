@@ -52,8 +52,20 @@ int upstream_parse_addr(const char *addr, struct sockaddr_storage *ss,
 }
 
 static void on_failure(struct upconn *u, const char *why);
+static void idle_remove(struct upconn *u);
 
 static struct upconn *dead; /* closed this loop turn, freed at its end */
+static struct upconn *all;  /* every open one, for the end of the process */
+
+static void all_remove(struct upconn *u)
+{
+	if (u->aprev)
+		u->aprev->anext = u->anext;
+	else
+		all = u->anext;
+	if (u->anext)
+		u->anext->aprev = u->aprev;
+}
 
 /* Closes u now; its memory goes at the end of the loop turn, since the
  * loop's batch of events or a caller up the stack may still hold it. */
@@ -71,8 +83,19 @@ static void close_conn(struct upconn *u)
 		F->n_up_busy--;
 	u->req = NULL;
 	u->draining = false;
+	all_remove(u);
 	u->next = dead;
 	dead = u;
+}
+
+void upstream_close_all(void)
+{
+	while (all) {
+		if (!all->req && !all->draining)
+			idle_remove(all);
+		close_conn(all);
+	}
+	upstream_reap();
 }
 
 void upstream_reap(void)
@@ -113,6 +136,10 @@ static struct upconn *connect_new(void)
 		return NULL;
 	}
 	F->n_up++;
+	u->anext = all;
+	if (all)
+		all->aprev = u;
+	all = u;
 	return u;
 }
 
