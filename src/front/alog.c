@@ -29,17 +29,10 @@ static size_t escape(char *dst, size_t cap, const char *s, size_t n,
 
 static void peer(const struct hconn *c, char *a, size_t cap)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	strcpy(a, "-");
-	if (getpeername(c->ev.fd, (struct sockaddr *)&ss, &sl) < 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a,
-		          (socklen_t)cap);
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a,
-		          (socklen_t)cap);
+	if (c->peer.sa.sa_family == AF_INET)
+		inet_ntop(AF_INET, &c->peer.in.sin_addr, a, (socklen_t)cap);
+	else if (c->peer.sa.sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, a, (socklen_t)cap);
 	else
 		strcpy(a, "unix:");
 }

@@ -2,6 +2,7 @@
  * timer lists. */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -185,17 +186,36 @@ static int bind_one(const char *addr)
 	return fd;
 }
 
+/* Keeps the listener's address when every connection will have it. */
+static void note_local(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(l->ev.fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	l->is_unix = ss.ss_family == AF_UNIX;
+	if (ss.ss_family == AF_INET &&
+	    ((struct sockaddr_in *)&ss)->sin_addr.s_addr != htonl(INADDR_ANY))
+		memcpy(&l->local, &ss, sizeof(struct sockaddr_in));
+	if (ss.ss_family == AF_INET6 &&
+	    !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) &&
+	    !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
+		memcpy(&l->local, &ss, sizeof(struct sockaddr_in6));
+}
+
 static int add_listener(int fd)
 {
-	struct ev_item *l = realloc(F->listeners,
-	                            (size_t)(F->n_listeners + 1) * sizeof(*l));
+	struct listener *l = realloc(F->listeners,
+	                             (size_t)(F->n_listeners + 1) * sizeof(*l));
 	if (!l)
 		return -1;
 	F->listeners = l;
 	int flags = fcntl(fd, F_GETFL);
 	(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	l[F->n_listeners++] = (struct ev_item){.type = EV_LISTEN, .fd = fd};
+	l += F->n_listeners++;
+	*l = (struct listener){.ev = {.type = EV_LISTEN, .fd = fd}};
+	note_local(l);
 	return 0;
 }
 
@@ -233,11 +253,11 @@ void front_listen_arm(bool on)
 	if (F->listening == on)
 		return;
 	for (int i = 0; i < F->n_listeners; i++) {
-		struct ev_item *l = &F->listeners[i];
+		struct listener *l = &F->listeners[i];
 		if (on)
-			(void)ev_add(l, l, EPOLLIN);
+			(void)ev_add(&l->ev, l, EPOLLIN);
 		else
-			ev_del(l);
+			ev_del(&l->ev);
 	}
 	F->listening = on;
 }
@@ -283,7 +303,7 @@ static void dispatch(struct epoll_event *e)
 	struct ev_item *it = e->data.ptr;
 	switch (it->type) {
 	case EV_LISTEN:
-		hconn_accept(it);
+		hconn_accept((struct listener *)it);
 		break;
 	case EV_CLIENT:
 		hconn_on_event((struct hconn *)it, e->events);
@@ -398,7 +418,7 @@ int front_main(int argc, char **argv)
 	hconn_close_all();
 	upstream_close_all();
 	for (int i = 0; i < F->n_listeners; i++)
-		close(F->listeners[i].fd);
+		close(F->listeners[i].ev.fd);
 	free(F->listeners);
 	/* The socket files this process made go with it. */
 	for (int i = 0; i < F->opt.n_listen; i++)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "cgi_head.h"
@@ -100,6 +101,22 @@ struct ev_item {
 struct upconn;
 struct hreq;
 
+/* A listening socket, with its local address when that is the same for
+ * every connection (not a wildcard), so that no request asks for it. */
+struct listener {
+	struct ev_item ev;
+	struct sockaddr_in6 local; /* sockaddr_in or _in6; sin6_family 0: ask */
+	bool is_unix;
+};
+
+/* An address as small as a connection can keep it: AF_INET, AF_INET6, or
+ * AF_UNIX (no name). */
+union peer_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 /* A client connection. Idle, it holds no buffer (see docs/http.md for
  * its size). */
 struct hconn {
@@ -111,6 +128,8 @@ struct hconn {
 	struct fbuf out;         /* response bytes not yet sent */
 	struct hreq *req;        /* the request being served, or NULL */
 	uint32_t served;         /* requests begun on it */
+	struct listener *l;      /* where it came from */
+	union peer_addr peer;    /* the client's address */
 	bool closing;            /* close once out is sent */
 	bool lingering;          /* half-closed, draining input */
 	bool eof;                /* the client closed its side */
@@ -176,7 +195,7 @@ struct front {
 	struct front_opts opt;
 	int epfd;
 	struct ev_item sig;
-	struct ev_item *listeners;
+	struct listener *listeners;
 	int n_listeners;
 	bool listening;           /* listeners are in epoll */
 	bool stopping;            /* SIGQUIT: finishing */
@@ -205,7 +224,7 @@ void front_listen_arm(bool on);
 
 /* ---- client connections (hconn.c) ------------------------------------ */
 
-void hconn_accept(struct ev_item *l);
+void hconn_accept(struct listener *l);
 void hconn_on_event(struct hconn *c, uint32_t events);
 void hconn_on_timer(struct hconn *c, int kind);
 void hconn_process(struct hconn *c);

@@ -63,7 +63,7 @@ void hconn_reap(void)
 	}
 }
 
-void hconn_accept(struct ev_item *l)
+void hconn_accept(struct listener *l)
 {
 	for (int i = 0; i < 64; i++) {
 		if (F->n_conns >= F->opt.max_conns) {
@@ -72,7 +72,7 @@ void hconn_accept(struct ev_item *l)
 		}
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		int fd = accept4(l->ev.fd, (struct sockaddr *)&ss, &len,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
@@ -89,6 +89,13 @@ void hconn_accept(struct ev_item *l)
 		}
 		c->ev = (struct ev_item){.type = EV_CLIENT, .fd = fd};
 		c->ctimer.kind = -1;
+		c->l = l;
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+			memcpy(&c->peer, &ss, ss.ss_family == AF_INET
+			                          ? sizeof(struct sockaddr_in)
+			                          : sizeof(struct sockaddr_in6));
+		else
+			c->peer.sa.sa_family = AF_UNIX;
 		int one = 1;
 		if (ss.ss_family != AF_UNIX)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -158,6 +165,10 @@ static void on_readable(struct hconn *c)
 		ssize_t n = recv(c->ev.fd, fbuf_tail(&c->in), room, MSG_DONTWAIT);
 		if (n > 0) {
 			c->in.len += (size_t)n;
+			/* A short read took all there was: no second call to
+			 * hear EAGAIN (epoll is level-triggered). */
+			if ((size_t)n < room)
+				return;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

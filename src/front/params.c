@@ -146,17 +146,17 @@ static char *take(struct builder *b, size_t n)
 
 /* Formats an address and port into the builder's memory. */
 static void add_addr(struct builder *b, const char *aname, const char *pname,
-                     const struct sockaddr_storage *ss)
+                     const union peer_addr *ss)
 {
 	char *a = take(b, INET6_ADDRSTRLEN + 8), *p = take(b, 8);
 	if (!a || !p)
 		return;
 	a[0] = p[0] = '\0';
-	if (ss->ss_family == AF_INET) {
+	if (ss->sa.sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)ss;
 		inet_ntop(AF_INET, &in->sin_addr, a, INET6_ADDRSTRLEN);
 		snprintf(p, 8, "%u", ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
+	} else if (ss->sa.sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)ss;
 		inet_ntop(AF_INET6, &in6->sin6_addr, a, INET6_ADDRSTRLEN);
 		snprintf(p, 8, "%u", ntohs(in6->sin6_port));
@@ -165,6 +165,27 @@ static void add_addr(struct builder *b, const char *aname, const char *pname,
 	}
 	adds(b, aname, a);
 	adds(b, pname, p);
+}
+
+/* The connection's local address: the listener's when it is not a
+ * wildcard, else asked for. */
+static void add_local(struct builder *b, const struct hconn *c)
+{
+	union peer_addr local;
+	memset(&local, 0, sizeof(local));
+	if (c->l->is_unix) {
+		local.sa.sa_family = AF_UNIX;
+	} else if (c->l->local.sin6_family) {
+		memcpy(&local, &c->l->local, sizeof(local.in6));
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		(void)getsockname(c->ev.fd, (struct sockaddr *)&ss, &sl);
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+			memcpy(&local, &ss, sizeof(local.in6));
+	}
+	add_addr(b, "SERVER_ADDR", "SERVER_PORT", &local);
 }
 
 /* SERVER_NAME: --server-name, else Host without its port. */
@@ -310,15 +331,8 @@ static void add_all(struct builder *b, const struct hconn *c,
 	adds(b, "REDIRECT_STATUS", "200");
 	add_script(b, path);
 	add_body_params(b, h, redirect != NULL);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	memset(&ss, 0, sizeof(ss));
-	(void)getpeername(c->ev.fd, (struct sockaddr *)&ss, &sl);
-	add_addr(b, "REMOTE_ADDR", "REMOTE_PORT", &ss);
-	sl = sizeof(ss);
-	memset(&ss, 0, sizeof(ss));
-	(void)getsockname(c->ev.fd, (struct sockaddr *)&ss, &sl);
-	add_addr(b, "SERVER_ADDR", "SERVER_PORT", &ss);
+	add_addr(b, "REMOTE_ADDR", "REMOTE_PORT", &c->peer);
+	add_local(b, c);
 	add_server_name(b, h);
 	for (size_t i = 0; i < h->n_fields; i++)
 		if (!skipped(&h->fields[i]))

@@ -442,6 +442,8 @@ static int on_readable(struct upconn *u)
 				hreq_timer_update(u->req);
 			if (feed(u, buf, (size_t)n) < 0 || u->dead)
 				return -1;
+			if ((size_t)n < sizeof(buf))
+				return 0; /* all there was: epoll says when more comes */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
