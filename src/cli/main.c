@@ -12,6 +12,7 @@
 #include "anycgi.h"
 #include "cgi_gateway.h"
 #include "echo.h"
+#include "front.h"
 #include "master.h"
 #include "options.h"
 #include "config.h"
@@ -276,6 +277,8 @@ int main(int argc, char **argv)
 		return request_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "__app") == 0)
 		return cmd_app(argc, argv);
+	if (strcmp(argv[1], "__front") == 0)
+		return front_main(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("anycgi %s\n", acgi_version());
 		return 0;
