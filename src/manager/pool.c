@@ -136,9 +136,13 @@ static bool can_inherit(const struct pool *p, const struct worker *w,
                         const struct worker *from)
 {
 	struct acgi_scoreboard now;
-	return w != from && w->pid > 0 && w->handover >= 0 && !w->retiring &&
-	       w->gen == p->cur.id && sb_read(w, &now) && now.ready &&
-	       now.state != ACGI_SB_DRAINING;
+	if (w == from || w->pid <= 0 || w->handover < 0 || w->retiring ||
+	    w->gen != p->cur.id)
+		return false;
+	/* An HTTP front end keeps no page: ready is what the master saw. */
+	if (p->cur.cfg->front_of[0])
+		return w->was_ready && !w->signalled;
+	return sb_read(w, &now) && now.ready && now.state != ACGI_SB_DRAINING;
 }
 
 /* Passes fd to the ready workers in turn, trying the next one when a

@@ -65,6 +65,7 @@ PEERS = {
     "spawn-fcgi": "/usr/bin/spawn-fcgi",
     "cgi-fcgi": "/usr/bin/cgi-fcgi",
     "curl": "/usr/bin/curl",
+    "php-cgi": "/usr/bin/php-cgi",
 }
 
 
