@@ -229,7 +229,6 @@ void hconn_on_event(struct hconn *c, uint32_t events);
 void hconn_on_timer(struct hconn *c, int kind);
 void hconn_process(struct hconn *c);
 void hconn_update(struct hconn *c);
-void hconn_close(struct hconn *c);
 int hconn_flush(struct hconn *c);
 void hconn_close_idle(void);
 void hconn_request_done(struct hconn *c);
