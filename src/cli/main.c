@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "anycgi.h"
+#include "bench.h"
 #include "cgi_gateway.h"
 #include "echo.h"
 #include "master.h"
@@ -28,6 +29,9 @@ static void usage(FILE *f)
 	      "       anycgi status [--json|--format F] [POOL] ADDR\n"
 	      "       anycgi reload [POOL] ADDR\n"
 	      "       anycgi stop   [--now] ADDR\n"
+	      "       anycgi bench  (--fastcgi|--scgi) ADDR [-c CONNS] "
+	      "[-t SECONDS | -n REQUESTS] [--keep-conn] [--mpx N] [-d @FILE] "
+	      "[--json] URI\n"
 	      "LISTEN: --fastcgi ADDR | --scgi ADDR   "
 	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT, fd:N from systemd)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
@@ -259,6 +263,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "reload") == 0 ||
 	    strcmp(argv[1], "stop") == 0)
 		return cmd_control(argc, argv);
+	if (strcmp(argv[1], "bench") == 0)
+		return bench_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "__app") == 0)
 		return cmd_app(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {
