@@ -396,7 +396,7 @@ chart.write("# backend\t" + "\t".join("%s-%s" % (w, m) for w in ("hello", "echo"
                                      for m in modes) + "\n")
 for b in order:
     chart.write(b + "".join("\t%.0f" % med[(w, b, m)]["rps"] if (w, b, m) in med
-                            else "\t0" for w in ("hello", "echo") for m in modes) + "\n")
+                            else "\tNaN" for w in ("hello", "echo") for m in modes) + "\n")
 for w in ("hello", "echo"):
     print("## %s: requests per second (p50 / p99 ms, errors)\n" % w)
     print("| backend | through nginx (wrk) | anycgi bench | anycgi bench --keep-conn | bench / nginx |")

@@ -206,3 +206,39 @@ def test_usage_errors(anycgi_bin, args, why):
     r = run(anycgi_bin, "bench", *args)
     assert r.returncode == 2, r
     assert why in r.stderr, r
+
+
+def test_progress_line_on_a_terminal(servers, anycgi_bin):
+    """With stdout on a terminal, a progress line is rewritten about once
+    a second (carriage return, erase), and erased before the report."""
+    import pty
+    app = echo_pool(servers, anycgi_bin)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([anycgi_bin, "bench", "--fastcgi",
+                              "unix:" + app.path, "-c", "2", "-t", "2.5",
+                              "/p"], stdout=slave, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.wait(timeout=20) == 0, p.stderr.read()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    text = out.decode()
+    lines = [x for x in text.split("\r\x1b[K") if "req/s" in x]
+    # About one a second over the 2.5 s (how many exactly is up to the
+    # scheduler on a busy machine).
+    assert 1 <= len(lines) <= 3, repr(text)
+    assert "answered" in lines[0] and "errors" in lines[0], repr(text)
+    assert "requests   " in text and "errors     0" in text, repr(text)
