@@ -971,7 +971,6 @@ static int ask_mpxs(int fd, char *out, size_t cap, char *err, size_t errlen)
 	char name[32] = "";
 	size_t name_len = 0, value_len = 0;
 	out[0] = '\0';
-	bool in_value = false, found = false;
 	uint8_t buf[4096];
 	for (;;) {
 		ssize_t got = recv(fd, buf, sizeof(buf), 0);
@@ -998,9 +997,7 @@ static int ask_mpxs(int fd, char *out, size_t cap, char *err, size_t errlen)
 				memcpy(name + name_len, ev.data, m);
 				name_len += m;
 				name[name_len] = '\0';
-				in_value = false;
 			} else if (ev.kind == FCGI_CEV_VALUE_VALUE) {
-				in_value = true;
 				if (strcmp(name, names[0]) == 0) {
 					size_t m = ev.len < cap - 1 - value_len
 					           ? ev.len : cap - 1 - value_len;
@@ -1009,12 +1006,9 @@ static int ask_mpxs(int fd, char *out, size_t cap, char *err, size_t errlen)
 					out[value_len] = '\0';
 				}
 			} else if (ev.kind == FCGI_CEV_VALUE_END) {
-				found |= strcmp(name, names[0]) == 0;
 				name_len = 0;
 				name[0] = '\0';
 			} else if (ev.kind == FCGI_CEV_VALUES_END) {
-				(void)in_value;
-				(void)found;
 				return 0;
 			} else if (ev.kind == FCGI_CEV_UNKNOWN_TYPE) {
 				snprintf(err, errlen, "the app does not know "
@@ -1198,8 +1192,6 @@ static void on_sigint(int sig)
 {
 	(void)sig;
 	atomic_store(&g_run.stop, true);
-	/* A second Ctrl-C ends the program the usual way. */
-	signal(SIGINT, SIG_DFL);
 }
 
 static unsigned cores(void)
@@ -1366,7 +1358,11 @@ int bench_main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_sigint);
+	/* Ctrl-C: finish what is in flight and report; a second one ends
+	 * the program the usual way (SA_RESETHAND). */
+	struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND};
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
 	if (run_workers(r, ws, n_threads) < 0) {
 		snprintf(err, sizeof(err), "cannot start threads");
 		goto out;
