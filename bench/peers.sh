@@ -379,6 +379,10 @@ elapsed=$(($(date +%s) - t_start))
 	echo "a new FastCGI connection per request (its default). **bench**: \`anycgi bench -c $CONNS\` straight"
 	echo "to the socket, a new connection per request too. **bench-keep**: \`anycgi bench -c $CONNS --keep-conn\`"
 	echo "(FCGI_KEEP_CONN, as nginx's \`fastcgi_keep_conn on\`). Timeout ${TIMEOUT}s. Median of the rounds."
+	echo "The echoes do not answer the same bytes: \`anycgi echo\` writes back every parameter it got, as"
+	echo "JSON (about 600 bytes), the others only the body's length and hash (about 60)."
+	echo "An **errors** count in a --keep-conn cell means starved connections: a backend that serves"
+	echo "one connection per process at a time leaves the others waiting until bench's timeout."
 	echo
 	python3 - "$dir/raw.tsv" "$dir/overhead.tsv" "$dir/chart.dat" "\`$OV_HOW\`" <<'PY'
 import csv, statistics, sys
@@ -465,7 +469,7 @@ set grid ytics
 set ylabel "requests/s (median, log scale)"
 set logscale y
 set yrange [10:*]
-set key below
+set key below horizontal maxrows 1 width 2
 set multiplot layout 1,2 title "anycgi and its peers, $(nproc) cores, $CONNS connections, $WORKERS workers ($(date -u '+%Y-%m-%d'))"
 set title "hello"
 plot "$dir/chart.dat" using 2:xtic(1) title "through nginx (wrk)" lc rgb "#8c8c8c", \
