@@ -189,6 +189,8 @@ static int parse_options(struct options *o, int argc, char **argv)
 		return bad_usage("--fastcgi ADDR or --scgi ADDR is needed%s", "");
 	if (!o->uri)
 		return bad_usage("no URI (for example /)%s", "");
+	if (o->uri[0] != '/')
+		return bad_usage("URI %s: it must start with /", o->uri);
 	if (have_t && o->requests)
 		return bad_usage("-t or -n, not both%s", "");
 	if (!have_t && !o->requests)
@@ -341,8 +343,7 @@ static int build_params(const struct options *o, int64_t body_len,
 	if (n < 0) {
 		snprintf(err, errlen, "%s", n == -ENOBUFS
 		         ? "too many or too long headers"
-		         : "the URI must start with / (and not hold %00), each -H "
-		           "must be 'Name: value'");
+		         : "a -H is not 'Name: value', or the URI holds %00");
 		return -1;
 	}
 	size_t count = (size_t)n;
@@ -1298,7 +1299,7 @@ static int encode_request(struct run *r, char *err, size_t errlen)
 	int n = build_params(o, o->data ? (int64_t)body_len : -1, pairs,
 	                     sizeof(pairs) / sizeof(pairs[0]), buf, sizeof(buf),
 	                     err, errlen);
-	rc = n < 0 ? -1 : 0;
+	rc = n < 0 ? -EXIT_USAGE : 0;
 	r->blobs = calloc(o->mpx, sizeof(*r->blobs));
 	if (!r->blobs)
 		rc = -1;
@@ -1340,8 +1341,11 @@ int bench_main(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (encode_request(r, err, sizeof(err)) < 0)
+	rc = encode_request(r, err, sizeof(err));
+	if (rc < 0) {
+		rc = rc == -EXIT_USAGE ? EXIT_USAGE : 1;
 		goto out;
+	}
 	rc = preflight(r, err, sizeof(err));
 	if (rc != 0)
 		goto out;
