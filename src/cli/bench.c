@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -1316,6 +1317,28 @@ static int encode_request(struct run *r, char *err, size_t errlen)
 	return rc;
 }
 
+/* Each connection takes an fd: raise the soft limit to the hard one, and
+ * refuse a -c that would not fit, rather than count EMFILE as connect
+ * errors. */
+static int fd_room(unsigned conns, char *err, size_t errlen)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)conns + 64 > rl.rlim_cur) {
+		snprintf(err, errlen, "-c %u: more connections than the open-file "
+		         "limit allows (%llu; ulimit -n)", conns,
+		         (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
 int bench_main(int argc, char **argv)
 {
 	struct options o;
@@ -1337,6 +1360,8 @@ int bench_main(int argc, char **argv)
 	if (!res.lat)
 		goto out;
 	hdr_init(res.lat);
+	if (fd_room(o.conns, err, sizeof(err)) < 0)
+		goto out;
 	if (resolve(o.addr, &r->target, err, sizeof(err)) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
