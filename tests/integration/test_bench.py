@@ -47,20 +47,25 @@ def echo_pool(servers, anycgi_bin, transport="fastcgi", workers=2):
     app = App(proc, "unix", path=path)
     sup.wait_until(lambda: len(sup.children(proc.pid)) == workers, 10,
                    "%d workers" % workers, proc=proc)
+    # Until a worker has reported in, its count is null.
+    sup.wait_until(lambda: served(anycgi_bin, app) is not None, 10,
+                   "every worker to report a request count", proc=proc)
     return app
 
 
 def served(anycgi_bin, app):
-    """Requests the pool's processes say they served."""
+    """Requests the pool's processes say they served, or None while one
+    of them has not said yet."""
     r = run(anycgi_bin, "status", "--json", app.path)
     assert r.returncode == 0, r
-    st = json.loads(r.stdout)
-    return sum(p["requests"] for p in st["pools"][0]["processes"])
+    counts = [p["requests"] for p in json.loads(r.stdout)["pools"][0]
+              ["processes"]]
+    return None if None in counts else sum(counts)
 
 
 def assert_served(anycgi_bin, app, want):
     # The scoreboard is written as each request ends: give it a moment.
-    sup.wait_until(lambda: served(anycgi_bin, app) >= want, 5,
+    sup.wait_until(lambda: (served(anycgi_bin, app) or 0) >= want, 5,
                    "the pool to report %d requests" % want, proc=app.proc)
     assert served(anycgi_bin, app) == want
 
