@@ -19,6 +19,8 @@
 # Settings (environment): BUILD=DIR DURATION=3 ROUNDS=3 WARMUP=1 CONNS=32
 #   WORKERS=2 BODY_SIZE=4096 TIMEOUT=2 OVERHEAD_REQUESTS=100000
 #   BASE_PORT=28700 OUT=FILE (default bench/results/peers.md) KEEP_TMP=1
+#   QUIET_WAIT=0 (on a shared machine: wait up to this many seconds for a
+#   quiet second before measuring)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -290,6 +292,16 @@ tree_ticks() {
 }
 
 MODES="nginx bench bench-keep"
+if [ "${QUIET_WAIT:-0}" -gt 0 ]; then
+	# A shared machine: wait (up to QUIET_WAIT s) for a second in which it
+	# is at least 90% idle.
+	log "waiting up to ${QUIET_WAIT}s for a quiet machine"
+	quiet_end=$(($(date +%s) + QUIET_WAIT))
+	while [ "$(date +%s)" -lt "$quiet_end" ]; do
+		b0=$(machine_busy); sleep 1; b1=$(machine_busy)
+		[ $((b1 - b0)) -le $((CLK_TCK * $(nproc) / 10)) ] && { log "quiet"; break; }
+	done
+fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 own0=$(tree_ticks) busy0=$(machine_busy) wall0=$(date +%s.%N)
 log "warm-up ${WARMUP}s each, then $ROUNDS rounds x $(echo $CONFIGS | wc -w) configurations x 3 modes x ${DURATION}s, $CONNS connections"
