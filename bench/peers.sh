@@ -105,6 +105,8 @@ cp "$here/peers/hello.php" "$here/peers/echo.php" "$dir/www/"
 # One build measured from start to end, even if the tree is rebuilt.
 cp "$ANYCGI" "$dir/bin/anycgi"
 cp "$HELLO" "$dir/bin/ac-hello"
+gcc -O2 -Wall -I"$root/include" -o "$dir/bin/ac-upload" "$here/peers/upload-anycgi.c" \
+	"$BUILD/src/lib/libanycgi.a" -pthread
 BENCH=$dir/bin/anycgi
 head -c "$BODY_SIZE" /dev/urandom >"$dir/body.bin"
 
@@ -145,7 +147,9 @@ start anycgi "$BENCH" run --fastcgi "unix:$dir/ac.sock" --workers "$WORKERS" \
 	--name peers-hello -- "$dir/bin/ac-hello"
 start anycgi-echo "$BENCH" echo --fastcgi "unix:$dir/ace.sock" --workers "$WORKERS" \
 	--name peers-echo
-for s in lf lfe php fw go ac ace; do
+start anycgi-hash "$BENCH" run --fastcgi "unix:$dir/acu.sock" --workers "$WORKERS" \
+	--name peers-hash -- "$dir/bin/ac-upload"
+for s in lf lfe php fw go ac ace acu; do
 	for ((i = 0; i < 100; i++)); do [ -S "$dir/$s.sock" ] && break; sleep 0.1; done
 	[ -S "$dir/$s.sock" ] || die "no $dir/$s.sock: $(tail -n 5 "$dir"/logs/*.log)"
 done
@@ -153,7 +157,7 @@ chmod 666 "$dir"/fw.sock "$dir"/go.sock
 
 # The configurations: workload, backend, socket, URI, SCRIPT_FILENAME.
 CONFIGS="hello/libfcgi hello/php-fpm hello/fcgiwrap hello/go hello/anycgi
-	echo/libfcgi echo/php-fpm echo/go echo/anycgi"
+	echo/libfcgi echo/php-fpm echo/go echo/anycgi echo/anycgi-hash"
 declare -A SOCK URI FILE PORT
 conf() { SOCK[$1]=$2; URI[$1]=$3; FILE[$1]=$4; }
 conf hello/libfcgi lf / ""
@@ -165,6 +169,7 @@ conf echo/libfcgi lfe /echo ""
 conf echo/php-fpm php /echo.php "$dir/www/echo.php"
 conf echo/go go /echo ""
 conf echo/anycgi ace /echo ""
+conf echo/anycgi-hash acu /echo ""
 
 # ---------------------------------------------------------------- nginx
 n=0
@@ -391,8 +396,9 @@ elapsed=$(($(date +%s) - t_start))
 	echo "a new FastCGI connection per request (its default). **bench**: \`anycgi bench -c $CONNS\` straight"
 	echo "to the socket, a new connection per request too. **bench-keep**: \`anycgi bench -c $CONNS --keep-conn\`"
 	echo "(FCGI_KEEP_CONN, as nginx's \`fastcgi_keep_conn on\`). Timeout ${TIMEOUT}s. Median of the rounds."
-	echo "The echoes do not answer the same bytes: \`anycgi echo\` writes back every parameter it got, as"
-	echo "JSON (about 600 bytes), the others only the body's length and hash (about 60)."
+	echo "The echoes do not answer the same bytes: \`anycgi echo\` (the **anycgi** row) writes back every"
+	echo "parameter it got, as JSON (about 600 bytes), the others only the body's length and hash (about 60);"
+	echo "**anycgi-hash** is that smaller echo on libanycgi (bench/peers/upload-anycgi.c under \`anycgi run\`)."
 	echo "An **errors** count in a --keep-conn cell means starved connections: a backend that serves"
 	echo "one connection per process at a time leaves the others waiting until bench's timeout."
 	echo
@@ -406,7 +412,7 @@ for key in {(r["workload"], r["backend"], r["mode"]) for r in rows}:
                 for f in ("rps", "p50_ms", "p99_ms")}
     med[key]["errors"] = sum(int(r["errors"]) for r in rs)
 modes = ["nginx", "bench", "bench-keep"]
-order = ["libfcgi", "php-fpm", "fcgiwrap", "go", "anycgi"]
+order = ["libfcgi", "php-fpm", "fcgiwrap", "go", "anycgi", "anycgi-hash"]
 chart = open(sys.argv[3], "w")
 chart.write("# backend\t" + "\t".join("%s-%s" % (w, m) for w in ("hello", "echo")
                                      for m in modes) + "\n")
@@ -428,16 +434,17 @@ for w in ("hello", "echo"):
         ratio = med[(w, b, "bench")]["rps"] / max(med[(w, b, "nginx")]["rps"], 1)
         print("| %s | %s | %.2f× |" % (b, " | ".join(cells), ratio))
     print()
-    a = med.get((w, "anycgi", "nginx"))
-    if a:
-        print("anycgi against the others, same mode (ratio of req/s):\n")
-        print("| anycgi / | " + " | ".join(modes) + " |")
+    for a in ("anycgi", "anycgi-hash"):
+        if (w, a, "nginx") not in med:
+            continue
+        print("%s against the others, same mode (ratio of req/s):\n" % a)
+        print("| %s / | " % a + " | ".join(modes) + " |")
         print("| --- |" + " ---: |" * len(modes))
         for b in order:
-            if b == "anycgi" or (w, b, "nginx") not in med:
+            if b.startswith("anycgi") or (w, b, "nginx") not in med:
                 continue
             print("| %s | %s |" % (b, " | ".join(
-                "%.2f×" % (med[(w, "anycgi", m)]["rps"] / max(med[(w, b, m)]["rps"], 1))
+                "%.2f×" % (med[(w, a, m)]["rps"] / max(med[(w, b, m)]["rps"], 1))
                 for m in modes)))
         print()
 n = med[("hello", "anycgi", "nginx")]["rps"]
@@ -464,7 +471,7 @@ print("CPU: %s over the whole" % sys.argv[4] + " `anycgi bench` process (start-u
       " so only the counts are used).")
 PY
 	echo
-	echo "![requests per second](peers.png)"
+	echo "![requests per second]($(basename "$PNG"))"
 	echo
 	echo "Raw per-round numbers: \`$(basename "$RAW")\` beside this file."
 } >"$OUT"
