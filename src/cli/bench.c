@@ -179,8 +179,9 @@ static int parse_options(struct options *o, int argc, char **argv)
 		} else if (strcmp(a, "-p") == 0) {
 			if (o->n_params == MAX_PARAMS)
 				return bad_usage("too many -p (%s)", v);
-			if (!strchr(v, '=') || v[0] == '=')
-				return bad_usage("-p %s: want NAME=VALUE", v);
+			if (!v[0] || v[0] == '=')
+				return bad_usage("-p %s: want NAME=VALUE (or NAME: "
+				                 "leave it out)", v);
 			o->params[o->n_params++] = v;
 		} else {
 			return bad_usage("unknown option %s", a);
@@ -190,8 +191,6 @@ static int parse_options(struct options *o, int argc, char **argv)
 		return bad_usage("--fastcgi ADDR or --scgi ADDR is needed%s", "");
 	if (!o->uri)
 		return bad_usage("no URI (for example /)%s", "");
-	if (o->uri[0] != '/')
-		return bad_usage("URI %s: it must start with /", o->uri);
 	if (have_t && o->requests)
 		return bad_usage("-t or -n, not both%s", "");
 	if (!have_t && !o->requests)
@@ -326,38 +325,39 @@ static int read_body(const char *data, uint8_t **out, size_t *len)
 	return 0;
 }
 
-/* The pairs a web server would send, with -p on top. Strings point into
- * o, body_len's digits and buf. */
+/* The pairs a web server would send (src/proto/cgi_params.c, shared with
+ * `anycgi request`), with -p on top, into p over storage it allocates
+ * (*pairs, *buf: the caller frees them). */
 static int build_params(const struct options *o, int64_t body_len,
-                        struct cgi_pair *pairs, size_t cap, char *buf,
-                        size_t buf_cap, char *err, size_t errlen)
+                        struct cgi_params *p, struct cgi_pair **pairs,
+                        char **buf, char *err, size_t errlen)
 {
-	struct cgi_request_info info = {
+	struct cgi_request req = {
 		.method = o->method ? o->method : body_len >= 0 ? "POST" : "GET",
 		.uri = o->uri,
-		.content_length = body_len,
-		.server_software = "anycgi-bench",
 		.headers = o->headers,
 		.n_headers = o->n_headers,
+		.content_length = body_len,
+		.role = FCGI_RESPONDER,
+		.server_software = "anycgi-bench",
+		.overrides = o->params,
+		.n_overrides = o->n_params,
 	};
-	int n = cgi_params_build(&info, pairs, cap, buf, buf_cap);
-	if (n < 0) {
-		snprintf(err, errlen, "%s", n == -ENOBUFS
-		         ? "too many or too long headers"
-		         : "a -H is not 'Name: value', or the URI holds %00");
+	size_t n_pairs = cgi_params_max_pairs(&req);
+	size_t n_buf = cgi_params_max_buf(&req);
+	*pairs = calloc(n_pairs ? n_pairs : 1, sizeof(**pairs));
+	*buf = malloc(n_buf ? n_buf : 1);
+	if (!*pairs || !*buf) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	size_t count = (size_t)n;
-	for (size_t i = 0; i < o->n_params; i++) {
-		const char *eq = strchr(o->params[i], '=');
-		if (cgi_params_set(pairs, &count, cap, o->params[i],
-		                   (size_t)(eq - o->params[i]), eq + 1,
-		                   strlen(eq + 1)) < 0) {
-			snprintf(err, errlen, "too many -p");
-			return -1;
-		}
+	cgi_params_init(p, *pairs, n_pairs, *buf, n_buf);
+	if (cgi_params_build(p, &req) < 0) {
+		snprintf(err, errlen, "%s", p->error ? p->error
+		                                     : "cannot build the params");
+		return -EXIT_USAGE;
 	}
-	return (int)count;
+	return 0;
 }
 
 /* One FastCGI request for id: BEGIN_REQUEST, PARAMS, STDIN (FastCGI 1.0,
@@ -1295,24 +1295,27 @@ static int encode_request(struct run *r, char *err, size_t errlen)
 		snprintf(err, errlen, "-d %s: %s", o->data, strerror(-rc));
 		return -1;
 	}
-	struct cgi_pair pairs[CGI_PARAMS_MAX(MAX_HEADERS) + MAX_PARAMS];
-	char buf[65536];
-	int n = build_params(o, o->data ? (int64_t)body_len : -1, pairs,
-	                     sizeof(pairs) / sizeof(pairs[0]), buf, sizeof(buf),
-	                     err, errlen);
-	rc = n < 0 ? -EXIT_USAGE : 0;
-	r->blobs = calloc(o->mpx, sizeof(*r->blobs));
-	if (!r->blobs)
-		rc = -1;
+	struct cgi_params p;
+	struct cgi_pair *pairs = NULL;
+	char *buf = NULL;
+	rc = build_params(o, o->data ? (int64_t)body_len : -1, &p, &pairs, &buf,
+	                  err, errlen);
+	if (rc == 0) {
+		r->blobs = calloc(o->mpx, sizeof(*r->blobs));
+		if (!r->blobs)
+			rc = -1;
+	}
 	for (unsigned i = 0; rc == 0 && i < o->mpx; i++) {
-		rc = o->scgi ? encode_scgi(&r->blobs[i], pairs, (size_t)n, body,
+		rc = o->scgi ? encode_scgi(&r->blobs[i], p.pairs, p.n_pairs, body,
 		                           body_len)
 		             : encode_fcgi(&r->blobs[i], (uint16_t)(i + 1), o->keep,
-		                           pairs, (size_t)n, body, body_len);
+		                           p.pairs, p.n_pairs, body, body_len);
 		if (rc < 0)
 			snprintf(err, errlen, "cannot encode the request: %s",
 			         strerror(-rc));
 	}
+	free(pairs);
+	free(buf);
 	free(body);
 	return rc;
 }

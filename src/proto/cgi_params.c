@@ -1,234 +1,600 @@
-/* The CGI meta-variables a web server would send for a URI (RFC 3875,
- * section 4.1; the set of nginx's fastcgi_params). */
+/* The CGI meta-variables of one request, as a web server builds them
+ * (RFC 3875, section 4.1; nginx's fastcgi_params). */
 #include "cgi_params.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
-struct builder {
-	struct cgi_pair *out;
-	size_t cap, n;
-	char *buf;
-	size_t buf_cap, buf_len;
-	bool full; /* out or buf ran out */
-};
+#include "fcgi.h"
 
-static void add_n(struct builder *b, const char *name, size_t name_len,
-                  const char *value, size_t value_len)
+/* Pairs the builder makes besides one per header (see the list in the
+ * header), with room to spare. */
+enum { BASE_PAIRS = 24 };
+
+static const char DEFAULT_ROOT[] = "/var/www/html";
+
+/* ---- Small string helpers ------------------------------------------- */
+
+static int fail(struct cgi_params *p, const char *why)
 {
-	if (b->n >= b->cap) {
-		b->full = true;
-		return;
-	}
-	b->out[b->n++] = (struct cgi_pair){name, name_len, value, value_len};
+	p->error = why;
+	return -EINVAL;
 }
 
-static void add(struct builder *b, const char *name, const char *value)
+static char upper(char c)
 {
-	add_n(b, name, strlen(name), value, strlen(value));
+	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
 }
 
-/* Room for len bytes in buf, or NULL (and full). */
-static char *take(struct builder *b, size_t len)
-{
-	if (len > b->buf_cap - b->buf_len) {
-		b->full = true;
-		return NULL;
-	}
-	char *p = b->buf + b->buf_len;
-	b->buf_len += len;
-	return p;
-}
-
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes %XX in path[0..len) into out (which has len bytes); an escape
- * that is not two hex digits stays as it is, as in nginx. Returns the
- * decoded length, or -EINVAL for %00: a NUL cannot travel in a CGI value
- * (section 6.1 of FastCGI, RFC 3875 section 4.1). */
-static int64_t decode_path(const char *path, size_t len, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-		if (path[i] == '%' && i + 2 < len && (hi = hex(path[i + 1])) >= 0 &&
-		    (lo = hex(path[i + 2])) >= 0) {
-			char c = (char)(hi << 4 | lo);
-			if (c == '\0')
-				return -EINVAL;
-			out[o++] = c;
-			i += 2;
-		} else {
-			out[o++] = path[i];
-		}
-	}
-	return (int64_t)o;
-}
-
-/* RFC 9110, section 5.6.2: a header name is a token. */
+/* RFC 9110, section 5.6.2: tchar. */
 static bool is_tchar(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 	       (c >= 'A' && c <= 'Z') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static bool name_is(const char *name, size_t len, const char *want)
+static bool is_token(const char *s, size_t len)
 {
-	return strlen(want) == len && strncasecmp(name, want, len) == 0;
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return false;
+	return true;
 }
 
-/* One "Name: value" line. Sets *host when it is a Host header. */
-static int add_header(struct builder *b, const char *line, bool *host)
+static bool prefix_ci(const char *s, const char *prefix)
 {
-	const char *colon = strchr(line, ':');
-	if (!colon || colon == line)
-		return -EINVAL;
-	size_t name_len = (size_t)(colon - line);
-	for (size_t i = 0; i < name_len; i++)
-		if (!is_tchar((unsigned char)line[i]))
-			return -EINVAL;
-	const char *v = colon + 1;
-	size_t v_len = strlen(v);
-	while (v_len && (*v == ' ' || *v == '\t'))
-		v++, v_len--;
-	while (v_len && (v[v_len - 1] == ' ' || v[v_len - 1] == '\t'))
-		v_len--;
-	if (name_is(line, name_len, "Content-Type")) {
-		add_n(b, "CONTENT_TYPE", 12, v, v_len);
-		return 0;
-	}
-	if (name_is(line, name_len, "Content-Length")) {
-		add_n(b, "CONTENT_LENGTH", 14, v, v_len);
-		return 0;
-	}
-	/* httpoxy: a client's Proxy header must never become HTTP_PROXY. */
-	if (name_is(line, name_len, "Proxy"))
-		return 0;
-	if (name_is(line, name_len, "Host"))
-		*host = true;
-	char *name = take(b, 5 + name_len);
-	if (!name)
-		return 0;
-	memcpy(name, "HTTP_", 5);
-	for (size_t i = 0; i < name_len; i++) {
-		char c = line[i];
-		name[5 + i] = c == '-' ? '_'
-		              : c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-	}
-	add_n(b, name, 5 + name_len, v, v_len);
+	for (; *prefix; s++, prefix++)
+		if (upper(*s) != upper(*prefix))
+			return false;
+	return true;
+}
+
+static bool equal_ci(const char *a, size_t a_len, const char *b)
+{
+	return strlen(b) == a_len && prefix_ci(a, b);
+}
+
+static int hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = upper(c);
+	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* ---- Output --------------------------------------------------------- */
+
+/* Reserves n bytes of the caller's buffer; NULL when it is too small. */
+static char *reserve(struct cgi_params *p, size_t n)
+{
+	if (n > p->cap_buf - p->buf_len)
+		return NULL;
+	char *at = p->buf + p->buf_len;
+	p->buf_len += n;
+	return at;
+}
+
+static int add_n(struct cgi_params *p, const char *name, size_t name_len,
+                 const char *value, size_t value_len)
+{
+	if (p->n_pairs >= p->cap_pairs)
+		return -ENOSPC;
+	p->pairs[p->n_pairs++] = (struct cgi_pair){
+		.name = name, .name_len = name_len,
+		.value = value, .value_len = value_len,
+	};
 	return 0;
 }
 
-static const char *or(const char *s, const char *dflt)
+static int add(struct cgi_params *p, const char *name, const char *value,
+               size_t value_len)
 {
-	return s ? s : dflt;
+	return add_n(p, name, strlen(name), value, value_len);
 }
 
-int cgi_params_build(const struct cgi_request_info *in, struct cgi_pair *out,
-                     size_t cap, char *buf, size_t buf_cap)
+static int add_str(struct cgi_params *p, const char *name, const char *value)
 {
-	struct builder b = {.out = out, .cap = cap, .buf = buf,
-	                    .buf_cap = buf_cap};
-	const char *uri = in->uri;
-	if (!uri || uri[0] != '/')
-		return -EINVAL;
-	size_t path_len = strcspn(uri, "?#");
-	const char *query = uri[path_len] == '?' ? uri + path_len + 1 : "";
-	size_t query_len = strcspn(query, "#");
-	char *path = take(&b, path_len);
-	if (!path)
-		return -ENOBUFS;
-	int64_t dec_len = decode_path(uri, path_len, path);
-	if (dec_len < 0)
-		return (int)dec_len;
+	return add(p, name, value, strlen(value));
+}
 
-	add(&b, "GATEWAY_INTERFACE", "CGI/1.1");
-	add(&b, "SERVER_SOFTWARE", or(in->server_software, "anycgi"));
-	add(&b, "SERVER_PROTOCOL", "HTTP/1.1");
-	add(&b, "REQUEST_SCHEME", "http");
-	add(&b, "REQUEST_METHOD", or(in->method, "GET"));
-	add(&b, "REQUEST_URI", uri);
-	add_n(&b, "SCRIPT_NAME", 11, path, (size_t)dec_len);
-	add_n(&b, "DOCUMENT_URI", 12, path, (size_t)dec_len);
-	add_n(&b, "QUERY_STRING", 12, query, query_len);
-	if (in->document_root)
-		add(&b, "DOCUMENT_ROOT", in->document_root);
-	if (in->script_filename) {
-		add(&b, "SCRIPT_FILENAME", in->script_filename);
-	} else if (in->document_root) {
-		size_t root_len = strlen(in->document_root);
-		char *file = take(&b, root_len + (size_t)dec_len);
-		if (file) {
-			memcpy(file, in->document_root, root_len);
-			memcpy(file + root_len, path, (size_t)dec_len);
-			add_n(&b, "SCRIPT_FILENAME", 15, file,
-			      root_len + (size_t)dec_len);
+/* Writes a decimal number into the buffer. */
+static int add_number(struct cgi_params *p, const char *name, uint64_t v)
+{
+	char digits[24];
+	size_t n = 0;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	char *at = reserve(p, n);
+	if (!at)
+		return -ENOSPC;
+	for (size_t i = 0; i < n; i++)
+		at[i] = digits[n - 1 - i];
+	return add(p, name, at, n);
+}
+
+/* ---- The URI -------------------------------------------------------- */
+
+struct uri {
+	bool absolute;       /* http(s)://authority came first */
+	bool https;
+	const char *host;    /* absolute form only */
+	size_t host_len;
+	const char *port;    /* absolute form with a port only */
+	size_t port_len;
+	const char *authority;
+	size_t authority_len;
+	const char *path;    /* "/..." (may be empty in the absolute form) */
+	size_t path_len;
+	const char *query;   /* after '?', or NULL */
+	size_t query_len;
+};
+
+static int split_authority(struct cgi_params *p, struct uri *u,
+                           const char *a, size_t len)
+{
+	u->authority = a;
+	u->authority_len = len;
+	if (len == 0 || memchr(a, '@', len))
+		return fail(p, "the URI's host is empty or has a user name");
+	const char *end = a + len, *colon = NULL;
+	if (a[0] == '[') {
+		const char *br = memchr(a, ']', len);
+		if (!br)
+			return fail(p, "the URI's IPv6 host has no ']'");
+		colon = br + 1 < end ? br + 1 : NULL;
+		if (colon && *colon != ':')
+			return fail(p, "junk after the URI's IPv6 host");
+	} else {
+		colon = memchr(a, ':', len);
+	}
+	u->host = a;
+	u->host_len = (size_t)((colon ? colon : end) - a);
+	if (colon) {
+		u->port = colon + 1;
+		u->port_len = (size_t)(end - u->port);
+		for (size_t i = 0; i < u->port_len; i++)
+			if (u->port[i] < '0' || u->port[i] > '9')
+				return fail(p, "the URI's port is not a number");
+		if (u->port_len == 0 || u->port_len > 5)
+			return fail(p, "the URI's port is not a number");
+	}
+	return u->host_len ? 0 : fail(p, "the URI's host is empty");
+}
+
+static int parse_uri(struct cgi_params *p, const char *s, struct uri *u)
+{
+	memset(u, 0, sizeof(*u));
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			return fail(p, "the URI holds a space or a control byte");
+	size_t len = strcspn(s, "#");
+	if (prefix_ci(s, "http://") || prefix_ci(s, "https://")) {
+		u->absolute = true;
+		u->https = upper(s[4]) == 'S';
+		const char *a = s + (u->https ? 8 : 7);
+		size_t a_len = strcspn(a, "/?#");
+		int rc = split_authority(p, u, a, a_len);
+		if (rc < 0)
+			return rc;
+		len -= (size_t)(a + a_len - s);
+		s = a + a_len;
+	} else if (s[0] != '/') {
+		return fail(p, "the URI must start with / or http(s)://");
+	}
+	const char *q = memchr(s, '?', len);
+	u->path = s;
+	u->path_len = q ? (size_t)(q - s) : len;
+	if (q) {
+		u->query = q + 1;
+		u->query_len = len - u->path_len - 1;
+	}
+	return 0;
+}
+
+/* Percent-decodes the path into the buffer, as nginx's $uri (a "%zz"
+ * that is no escape stays as it is). An absolute URI's empty path is
+ * "/". */
+static int decode_path(struct cgi_params *p, const struct uri *u,
+                       const char **out, size_t *out_len)
+{
+	char *at = reserve(p, u->path_len + 1);
+	if (!at)
+		return -ENOSPC;
+	size_t n = 0;
+	if (u->path_len == 0)
+		at[n++] = '/';
+	for (size_t i = 0; i < u->path_len; i++) {
+		const char *c = u->path + i;
+		int hi = 0, lo = 0;
+		if (*c == '%' && i + 2 < u->path_len &&
+		    (hi = hex(c[1])) >= 0 && (lo = hex(c[2])) >= 0) {
+			if (hi == 0 && lo == 0)
+				return fail(p, "the URI's path decodes to a NUL byte");
+			at[n++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			at[n++] = *c;
 		}
 	}
-	const char *server_name = or(in->server_name, "localhost");
-	add(&b, "SERVER_NAME", server_name);
-	add(&b, "SERVER_ADDR", or(in->server_addr, "127.0.0.1"));
-	add(&b, "SERVER_PORT", or(in->server_port, "80"));
-	add(&b, "REMOTE_ADDR", or(in->remote_addr, "127.0.0.1"));
-	add(&b, "REMOTE_PORT", or(in->remote_port, "0"));
-	/* php-cgi's force-cgi-redirect wants it; nginx sends it too. */
-	add(&b, "REDIRECT_STATUS", "200");
-	if (in->content_length >= 0) {
-		char *num = take(&b, 24);
-		if (num) {
-			int n = snprintf(num, 24, "%" PRId64, in->content_length);
-			add_n(&b, "CONTENT_LENGTH", 14, num, (size_t)n);
+	*out = at;
+	*out_len = n;
+	return 0;
+}
+
+/* The request target as sent: path and query, with "/" for an absolute
+ * URI's empty path. */
+static int request_uri(struct cgi_params *p, const struct uri *u)
+{
+	size_t len = u->path_len + (u->query ? u->query_len + 1 : 0);
+	if (u->path_len > 0)
+		return add(p, "REQUEST_URI", u->path, len);
+	char *at = reserve(p, len + 1);
+	if (!at)
+		return -ENOSPC;
+	at[0] = '/';
+	memcpy(at + 1, u->path, len);
+	return add(p, "REQUEST_URI", at, len + 1);
+}
+
+/* ---- Overrides ------------------------------------------------------ */
+
+/* The value of the first override that sets name, or NULL. */
+static const char *override_of(const struct cgi_request *req,
+                               const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < req->n_overrides; i++) {
+		const char *o = req->overrides[i];
+		if (strncmp(o, name, n) == 0 && o[n] == '=')
+			return o + n + 1;
+	}
+	return NULL;
+}
+
+static void remove_pair(struct cgi_params *p, size_t i)
+{
+	memmove(&p->pairs[i], &p->pairs[i + 1],
+	        (p->n_pairs - i - 1) * sizeof(p->pairs[0]));
+	p->n_pairs--;
+}
+
+static bool pair_named(const struct cgi_pair *pair, const char *name,
+                       size_t len)
+{
+	return pair->name_len == len && memcmp(pair->name, name, len) == 0;
+}
+
+/* Applies override k: the first setting of a name replaces the built
+ * pair in place (and drops any repeat of it), a later one adds a repeat;
+ * "NAME" alone drops every pair of that name. */
+static int apply_override(struct cgi_params *p, const struct cgi_request *req,
+                          size_t k)
+{
+	const char *o = req->overrides[k];
+	const char *eq = strchr(o, '=');
+	size_t name_len = eq ? (size_t)(eq - o) : strlen(o);
+	if (name_len == 0)
+		return fail(p, "a -p NAME=VALUE with an empty name");
+	bool again = false;
+	for (size_t j = 0; j < k && eq; j++) {
+		const char *e = req->overrides[j];
+		if (strncmp(e, o, name_len) == 0 && e[name_len] == '=')
+			again = true;
+	}
+	bool replaced = again;
+	for (size_t i = 0; i < p->n_pairs && !again;) {
+		if (!pair_named(&p->pairs[i], o, name_len)) {
+			i++;
+		} else if (eq && !replaced) {
+			p->pairs[i].value = eq + 1;
+			p->pairs[i].value_len = strlen(eq + 1);
+			replaced = true;
+			i++;
+		} else {
+			remove_pair(p, i);
 		}
 	}
-	bool host = false;
-	for (size_t i = 0; i < in->n_headers; i++) {
-		int rc = add_header(&b, in->headers[i], &host);
+	if (eq && !replaced)
+		return add_n(p, o, name_len, eq + 1, strlen(eq + 1));
+	if (eq && again)
+		return add_n(p, o, name_len, eq + 1, strlen(eq + 1));
+	return 0;
+}
+
+/* ---- Headers -------------------------------------------------------- */
+
+struct header {
+	const char *name;
+	size_t name_len;
+	const char *value;  /* trimmed of spaces and tabs */
+	size_t value_len;
+};
+
+static int split_header(struct cgi_params *p, const char *line,
+                        struct header *h)
+{
+	const char *colon = strchr(line, ':');
+	if (!colon)
+		return fail(p, "a header line with no colon");
+	h->name = line;
+	h->name_len = (size_t)(colon - line);
+	if (!is_token(h->name, h->name_len))
+		return fail(p, "a header name that is not a token");
+	const char *v = colon + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t n = strlen(v);
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (strcspn(v, "\r\n") < n)
+		return fail(p, "a header value with a CR or LF");
+	h->value = v;
+	h->value_len = n;
+	return 0;
+}
+
+/* Section 4.1.18: "-" becomes "_" and case does not count, so "X-A" and
+ * "x_a" are one variable. */
+static bool same_variable(const struct header *a, const struct header *b)
+{
+	if (a->name_len != b->name_len)
+		return false;
+	for (size_t i = 0; i < a->name_len; i++) {
+		char x = a->name[i] == '-' ? '_' : upper(a->name[i]);
+		char y = b->name[i] == '-' ? '_' : upper(b->name[i]);
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/* What the headers say of one name. */
+struct header_scan {
+	bool given;        /* the header appears at all */
+	const char *value; /* first value given, or NULL */
+	size_t value_len;
+};
+
+/* Adds HTTP_NAME for header i (the first of its name), its values joined
+ * by sep; nothing when every value is empty. */
+static int add_header(struct cgi_params *p, const struct cgi_request *req,
+                      size_t i, const struct header *h)
+{
+	const char *sep = equal_ci(h->name, h->name_len, "cookie") ? "; " : ", ";
+	size_t total = 0;
+	struct header o;
+	for (size_t j = i; j < req->n_headers; j++) {
+		(void)split_header(p, req->headers[j], &o);
+		if (same_variable(h, &o) && o.value_len)
+			total += o.value_len + 2;
+	}
+	if (total == 0)
+		return 0;
+	char *name = reserve(p, 5 + h->name_len);
+	char *value = reserve(p, total);
+	if (!name || !value)
+		return -ENOSPC;
+	memcpy(name, "HTTP_", 5);
+	for (size_t k = 0; k < h->name_len; k++)
+		name[5 + k] = h->name[k] == '-' ? '_' : upper(h->name[k]);
+	size_t n = 0;
+	for (size_t j = i; j < req->n_headers; j++) {
+		(void)split_header(p, req->headers[j], &o);
+		if (!same_variable(h, &o) || !o.value_len)
+			continue;
+		if (n) {
+			memcpy(value + n, sep, 2);
+			n += 2;
+		}
+		memcpy(value + n, o.value, o.value_len);
+		n += o.value_len;
+	}
+	return add_n(p, name, 5 + h->name_len, value, n);
+}
+
+/* Finds the first header of a name (case-insensitive). */
+static struct header_scan find_header(struct cgi_params *p,
+                                      const struct cgi_request *req,
+                                      const char *name)
+{
+	struct header_scan s = {0};
+	struct header h;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		(void)split_header(p, req->headers[i], &h);
+		if (!equal_ci(h.name, h.name_len, name))
+			continue;
+		if (!s.given) {
+			s.given = true;
+			s.value = h.value;
+			s.value_len = h.value_len;
+		}
+	}
+	return s;
+}
+
+static int check_headers(struct cgi_params *p, const struct cgi_request *req)
+{
+	struct header h;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		int rc = split_header(p, req->headers[i], &h);
 		if (rc < 0)
 			return rc;
 	}
-	if (!host)
-		add(&b, "HTTP_HOST", server_name);
-	return b.full ? -ENOBUFS : (int)b.n;
+	return 0;
 }
 
-int cgi_params_set(struct cgi_pair *pairs, size_t *n, size_t cap,
-                   const char *name, size_t name_len, const char *value,
-                   size_t value_len)
+/* HTTP_HOST first (nginx's fastcgi_params sets it from $host), then one
+ * pair per other header name. */
+static int add_headers(struct cgi_params *p, const struct cgi_request *req,
+                       const struct uri *u)
 {
-	if (name_len == 0)
-		return -EINVAL;
-	bool found = false;
-	size_t kept = 0;
-	for (size_t i = 0; i < *n; i++) {
-		bool same = pairs[i].name_len == name_len &&
-		            memcmp(pairs[i].name, name, name_len) == 0;
-		if (same && found)
-			continue;
-		pairs[kept] = pairs[i];
-		if (same) {
-			pairs[kept].value = value;
-			pairs[kept].value_len = value_len;
-			found = true;
+	struct header_scan host = find_header(p, req, "host");
+	int rc = 0;
+	if (!host.given && u->absolute)
+		rc = add(p, "HTTP_HOST", u->authority, u->authority_len);
+	else if (!host.given)
+		rc = add_str(p, "HTTP_HOST", "localhost");
+	for (size_t i = 0; rc == 0 && i < req->n_headers; i++) {
+		struct header h, e;
+		(void)split_header(p, req->headers[i], &h);
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++) {
+			(void)split_header(p, req->headers[j], &e);
+			seen = same_variable(&h, &e);
 		}
-		kept++;
+		/* Content-* go out as CONTENT_*; a Proxy header must never
+		 * become HTTP_PROXY (httpoxy, CVE-2016-5385). */
+		if (seen || equal_ci(h.name, h.name_len, "content-type") ||
+		    equal_ci(h.name, h.name_len, "content-length") ||
+		    equal_ci(h.name, h.name_len, "proxy"))
+			continue;
+		rc = add_header(p, req, i, &h);
 	}
-	*n = kept;
-	if (found)
-		return 0;
-	if (*n >= cap)
-		return -ENOBUFS;
-	pairs[(*n)++] = (struct cgi_pair){name, name_len, value, value_len};
-	return 0;
+	return rc;
+}
+
+/* ---- The whole set -------------------------------------------------- */
+
+size_t cgi_params_max_pairs(const struct cgi_request *req)
+{
+	return BASE_PAIRS + req->n_headers + req->n_overrides;
+}
+
+size_t cgi_params_max_buf(const struct cgi_request *req)
+{
+	const char *root = req->document_root ? req->document_root
+	                                      : DEFAULT_ROOT;
+	size_t n = 64 + 3 * strlen(req->uri) + strlen(root);
+	for (size_t i = 0; i < req->n_headers; i++)
+		n += 2 * strlen(req->headers[i]) + 8;
+	for (size_t i = 0; i < req->n_overrides; i++)
+		n += strlen(req->overrides[i]);
+	return n;
+}
+
+void cgi_params_init(struct cgi_params *out, struct cgi_pair *pairs,
+                     size_t cap_pairs, char *buf, size_t cap_buf)
+{
+	memset(out, 0, sizeof(*out));
+	out->pairs = pairs;
+	out->cap_pairs = cap_pairs;
+	out->buf = buf;
+	out->cap_buf = cap_buf;
+}
+
+/* SCRIPT_FILENAME = DOCUMENT_ROOT + SCRIPT_NAME, as nginx's
+ * $document_root$fastcgi_script_name (without a doubled slash). */
+static int add_script_filename(struct cgi_params *p, const char *root,
+                               const char *script, size_t script_len)
+{
+	size_t root_len = strlen(root);
+	if (root_len && root[root_len - 1] == '/' && script_len &&
+	    script[0] == '/')
+		root_len--;
+	char *at = reserve(p, root_len + script_len);
+	if (!at)
+		return -ENOSPC;
+	memcpy(at, root, root_len);
+	memcpy(at + root_len, script, script_len);
+	return add(p, "SCRIPT_FILENAME", at, root_len + script_len);
+}
+
+static int add_base(struct cgi_params *p, const struct cgi_request *req,
+                    const struct uri *u)
+{
+	bool authorizer = req->role == FCGI_AUTHORIZER;
+	bool body = req->content_length >= 0 && !authorizer;
+	const char *root = override_of(req, "DOCUMENT_ROOT");
+	if (!root)
+		root = req->document_root ? req->document_root : DEFAULT_ROOT;
+	const char *script;
+	size_t script_len;
+	int rc = decode_path(p, u, &script, &script_len);
+	if (rc < 0)
+		return rc;
+	const char *script_filename_from = script;
+	size_t from_len = script_len;
+	const char *over = override_of(req, "SCRIPT_NAME");
+	if (over) {
+		script_filename_from = over;
+		from_len = strlen(over);
+	}
+	struct header_scan type = find_header(p, req, "content-type");
+	const char *port = u->port ? u->port : u->https ? "443" : "80";
+	size_t port_len = u->port ? u->port_len : strlen(port);
+	rc = add(p, "QUERY_STRING", u->query ? u->query : "", u->query_len);
+	rc = rc ? rc : add_str(p, "REQUEST_METHOD", req->method);
+	if (body && !type.given)
+		rc = rc ? rc : add_str(p, "CONTENT_TYPE",
+		                       "application/x-www-form-urlencoded");
+	else if (body && type.value_len)
+		rc = rc ? rc : add(p, "CONTENT_TYPE", type.value, type.value_len);
+	if (body)
+		rc = rc ? rc : add_number(p, "CONTENT_LENGTH",
+		                          (uint64_t)req->content_length);
+	if (!authorizer)
+		rc = rc ? rc : add(p, "SCRIPT_NAME", script, script_len);
+	rc = rc ? rc : request_uri(p, u);
+	rc = rc ? rc : add(p, "DOCUMENT_URI", script, script_len);
+	rc = rc ? rc : add_str(p, "DOCUMENT_ROOT", root);
+	rc = rc ? rc : add_str(p, "SERVER_PROTOCOL", "HTTP/1.1");
+	rc = rc ? rc : add_str(p, "REQUEST_SCHEME", u->https ? "https" : "http");
+	if (u->https)
+		rc = rc ? rc : add_str(p, "HTTPS", "on");
+	rc = rc ? rc : add_str(p, "GATEWAY_INTERFACE", "CGI/1.1");
+	rc = rc ? rc : add_str(p, "SERVER_SOFTWARE", req->server_software
+	                       ? req->server_software : "anycgi");
+	rc = rc ? rc : add_str(p, "REMOTE_ADDR", "127.0.0.1");
+	rc = rc ? rc : add_str(p, "REMOTE_PORT", "0");
+	rc = rc ? rc : add_str(p, "SERVER_ADDR", "127.0.0.1");
+	rc = rc ? rc : add(p, "SERVER_PORT", port, port_len);
+	if (u->absolute)
+		rc = rc ? rc : add(p, "SERVER_NAME", u->host, u->host_len);
+	else
+		rc = rc ? rc : add_str(p, "SERVER_NAME", "localhost");
+	rc = rc ? rc : add_str(p, "REDIRECT_STATUS", "200");
+	rc = rc ? rc : add_script_filename(p, root, script_filename_from,
+	                                   from_len);
+	return rc;
+}
+
+int cgi_params_build(struct cgi_params *out, const struct cgi_request *req)
+{
+	out->n_pairs = 0;
+	out->buf_len = 0;
+	out->error = NULL;
+	if (!req->method || !is_token(req->method, strlen(req->method)))
+		return fail(out, "the method is not a token");
+	struct uri u;
+	int rc = parse_uri(out, req->uri, &u);
+	rc = rc ? rc : check_headers(out, req);
+	for (size_t i = 0; rc == 0 && i < req->n_overrides; i++) {
+		const char *o = req->overrides[i];
+		if (o[0] == '=' || o[0] == '\0')
+			rc = fail(out, "a -p NAME=VALUE with an empty name");
+	}
+	rc = rc ? rc : add_base(out, req, &u);
+	rc = rc ? rc : add_headers(out, req, &u);
+	for (size_t i = 0; rc == 0 && i < req->n_overrides; i++)
+		rc = apply_override(out, req, i);
+	if (rc == -ENOSPC)
+		out->error = "not enough room for the params";
+	return rc;
+}
+
+const char *cgi_params_get(const struct cgi_params *p, const char *name,
+                           size_t *len_out)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < p->n_pairs; i++) {
+		if (pair_named(&p->pairs[i], name, n)) {
+			*len_out = p->pairs[i].value_len;
+			return p->pairs[i].value;
+		}
+	}
+	return NULL;
 }

@@ -1,61 +1,83 @@
-/* The client side's CGI meta-variables: the name-value pairs a web server
- * sends with a request for a URI (RFC 3875, section 4.1, built the way
- * nginx's fastcgi_params does), for `anycgi request` and `anycgi bench`.
- * Pure: no I/O, no globals, no allocation (the caller gives the room). */
+/* The CGI meta-variables a web server sends for one HTTP request (RFC 3875,
+ * section 4.1, in the order and shape of nginx's fastcgi_params), built
+ * from a method, a URI and header lines. Used by `anycgi request` and
+ * `anycgi bench`; the HTTP front end can build on it too. Pure: no I/O, no
+ * globals; every byte lives in the caller's buffers. */
 #ifndef ACGI_PROTO_CGI_PARAMS_H
 #define ACGI_PROTO_CGI_PARAMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scgi.h"
+#include "scgi.h" /* struct cgi_pair */
 
-/* What the request looks like from the web server's side. Every string is
- * NUL-terminated and the caller's; the pairs point into them and into buf. */
-struct cgi_request_info {
-	const char *method;          /* REQUEST_METHOD; NULL: "GET" */
-	const char *uri;             /* the request target: /path[?query] */
-	const char *document_root;   /* DOCUMENT_ROOT; NULL: not sent */
-	const char *script_filename; /* NULL: document_root + the path, or
-	                                not sent without a document_root */
-	int64_t content_length;      /* body bytes; -1: no body (no
-	                                CONTENT_LENGTH, section 4.1.2) */
-	const char *server_name;     /* SERVER_NAME, default HTTP_HOST;
-	                                NULL: "localhost" */
-	const char *server_addr;     /* SERVER_ADDR; NULL: "127.0.0.1" */
-	const char *server_port;     /* SERVER_PORT; NULL: "80" */
-	const char *remote_addr;     /* REMOTE_ADDR; NULL: "127.0.0.1" */
-	const char *remote_port;     /* REMOTE_PORT; NULL: "0" */
-	const char *server_software; /* SERVER_SOFTWARE; NULL: "anycgi" */
-	const char *const *headers;  /* "Name: value" lines, n_headers */
+/* What a web server knows of one request. Strings are NUL-terminated and
+ * must outlive the pairs built from them (pairs may point into them). */
+struct cgi_request {
+	const char *method;          /* REQUEST_METHOD, e.g. "GET" */
+	/* "/path?query" (origin form) or "http[s]://host[:port]/path?query"
+	 * (absolute form: sets the host, port and HTTPS). A "#fragment" is
+	 * dropped, as clients do. */
+	const char *uri;
+	const char *const *headers;  /* "Name: value" lines, n_headers of them */
 	size_t n_headers;
+	int64_t content_length;      /* body bytes, or -1: no body */
+	uint16_t role;               /* FCGI_RESPONDER (or 0), _AUTHORIZER, _FILTER */
+	const char *document_root;   /* DOCUMENT_ROOT; NULL: "/var/www/html" */
+	const char *server_software; /* SERVER_SOFTWARE; NULL: "anycgi" */
+	/* "NAME=VALUE" sets NAME (replacing what the builder made, or adding
+	 * it; a second one of a name adds a repeated pair), "NAME" alone
+	 * leaves NAME out. DOCUMENT_ROOT and SCRIPT_NAME given here also
+	 * change the SCRIPT_FILENAME that is derived from them. */
+	const char *const *overrides;
+	size_t n_overrides;
 };
 
-/* Room for the pairs of a request with n_headers headers. */
-#define CGI_PARAMS_MAX(n_headers) (24 + (n_headers))
+/* The built pairs, in caller storage. */
+struct cgi_params {
+	struct cgi_pair *pairs; /* caller's array */
+	size_t cap_pairs;       /* its length */
+	size_t n_pairs;         /* pairs built */
+	char *buf;              /* caller's bytes for derived names and values */
+	size_t cap_buf;         /* its size */
+	size_t buf_len;         /* bytes used */
+	const char *error;      /* why the request was refused, or NULL */
+};
 
-/* Fills out[0..cap) with the request's pairs and returns how many: the
- * fixed variables (REQUEST_METHOD, REQUEST_URI, SCRIPT_NAME and
- * DOCUMENT_URI, the path percent-decoded as nginx's $fastcgi_script_name,
- * QUERY_STRING, SERVER_*, REMOTE_*, GATEWAY_INTERFACE, REDIRECT_STATUS..),
- * then one HTTP_NAME per header (upper-cased, '-' to '_'); Content-Type
- * and Content-Length become CONTENT_TYPE and CONTENT_LENGTH instead, a
- * Proxy header is dropped (httpoxy), and HTTP_HOST is server_name unless
- * a Host header is given. Decoded paths, file names, numbers and header
- * names are written into buf[0..buf_cap). Returns -ENOBUFS when out or
- * buf is too small, -EINVAL for a URI that does not start with '/', a
- * path that decodes to a NUL, or a header line without a token name and
- * a colon. */
-int cgi_params_build(const struct cgi_request_info *in, struct cgi_pair *out,
-                     size_t cap, char *buf, size_t buf_cap);
+/* Upper bounds of what cgi_params_build needs for req: pairs and buffer
+ * bytes. Both only depend on the lengths in req. */
+size_t cgi_params_max_pairs(const struct cgi_request *req);
+size_t cgi_params_max_buf(const struct cgi_request *req);
 
-/* Sets name to value in pairs[0..*n): replaces the value of every pair
- * with that name (keeping the first, dropping the others), or appends a
- * pair when there is none and *n < cap. Returns 0, -ENOBUFS when it would
- * need a pair beyond cap, -EINVAL for an empty name. name and value are
- * the caller's and must outlive the pairs. */
-int cgi_params_set(struct cgi_pair *pairs, size_t *n, size_t cap,
-                   const char *name, size_t name_len, const char *value,
-                   size_t value_len);
+/* Prepares out over the caller's pairs[0..cap_pairs) and buf[0..cap_buf). */
+void cgi_params_init(struct cgi_params *out, struct cgi_pair *pairs,
+                     size_t cap_pairs, char *buf, size_t cap_buf);
+
+/* Builds the meta-variables of req into out, as nginx's fastcgi_params
+ * would (QUERY_STRING, REQUEST_METHOD, CONTENT_TYPE, CONTENT_LENGTH,
+ * SCRIPT_NAME, REQUEST_URI, DOCUMENT_URI, DOCUMENT_ROOT, SERVER_PROTOCOL,
+ * REQUEST_SCHEME, HTTPS, GATEWAY_INTERFACE, SERVER_SOFTWARE, REMOTE_ADDR,
+ * REMOTE_PORT, SERVER_ADDR, SERVER_PORT, SERVER_NAME, REDIRECT_STATUS,
+ * SCRIPT_FILENAME) and one HTTP_* per header name, then applies the
+ * overrides. CONTENT_LENGTH and CONTENT_TYPE are sent only with a body
+ * (RFC 3875, 4.1.2; the type defaults to a form's, as curl's -d does). The
+ * Authorizer role gets no CONTENT_*, SCRIPT_NAME or PATH_* (FastCGI 1.0,
+ * section 6.3). Headers: repeats are joined with ", " ("; " for Cookie,
+ * section 4.1.18); "Name:" with an empty value sends nothing for that name
+ * (and drops a default Host or Content-Type); Content-Length is the body's
+ * business; Proxy is never passed on (httpoxy). SCRIPT_NAME is the path
+ * percent-decoded; REQUEST_URI stays as given. Pairs point into req's
+ * strings and out->buf. Returns 0; -EINVAL with out->error set for a URI
+ * that is not "/..." or http(s)://, a method or header name that is not a
+ * token, a header line with no colon, a CR, LF or NUL in a value, a path
+ * that decodes to a NUL, an override with an empty name; -ENOSPC when
+ * out's storage is smaller than the bounds above. */
+int cgi_params_build(struct cgi_params *out, const struct cgi_request *req);
+
+/* Returns the value of the first pair named name, or NULL. The value is
+ * not NUL-terminated: *len_out gets its length. */
+const char *cgi_params_get(const struct cgi_params *p, const char *name,
+                           size_t *len_out);
 
 #endif
