@@ -6,7 +6,9 @@
  * pieces; the runs must agree. Every call's result is checked: consumed
  * never exceeds what was given, event data lies inside the input just
  * consumed, nothing follows END. The input is also wrapped in STDOUT
- * records by fcgi_encode_stream and must come back out unchanged. */
+ * records by fcgi_encode_stream and must come back out unchanged. One
+ * control value in four parses in the multiplexing mode instead (any id
+ * but 0, each event naming its id, never an end). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,10 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
 
 struct outcome {
+	bool mux;
 	int rc;
 	uint64_t used;
 	uint64_t hash;    /* of the events, pieces of a kind in a row as one */
 	int last_kind;
+	uint16_t last_id;
 	bool ended;
 	bool stdout_ended;
 	const char *reason;
@@ -47,16 +51,28 @@ static bool has_data(enum fcgi_client_event_kind kind)
 static void note_event(struct outcome *o, const struct fcgi_client_event *ev)
 {
 	CHECK(!o->ended);
-	if (!has_data(ev->kind) || (int)ev->kind != o->last_kind) {
-		uint8_t tag[7] = { (uint8_t)ev->kind, ev->type, ev->protocol_status,
+	if (!has_data(ev->kind) || (int)ev->kind != o->last_kind ||
+	    ev->request_id != o->last_id) {
+		uint8_t tag[9] = { (uint8_t)ev->kind, ev->type, ev->protocol_status,
 		                   (uint8_t)(ev->app_status >> 24),
 		                   (uint8_t)(ev->app_status >> 16),
 		                   (uint8_t)(ev->app_status >> 8),
-		                   (uint8_t)ev->app_status };
+		                   (uint8_t)ev->app_status,
+		                   (uint8_t)(ev->request_id >> 8),
+		                   (uint8_t)ev->request_id };
 		o->hash = hash_bytes(o->hash, tag, sizeof(tag));
 	}
+	o->last_id = ev->request_id;
 	if (has_data(ev->kind))
 		o->hash = hash_bytes(o->hash, ev->data, ev->len);
+	if (o->mux) {
+		/* Application records name their request; the caller keeps
+		 * each one's streams. */
+		if (ev->kind >= FCGI_CEV_STDOUT && ev->kind <= FCGI_CEV_END)
+			CHECK(ev->request_id != 0);
+		o->last_kind = (int)ev->kind;
+		return;
+	}
 	/* A stream has one end, and no data after it. */
 	if (ev->kind == FCGI_CEV_STDOUT || ev->kind == FCGI_CEV_STDOUT_END)
 		CHECK(!o->stdout_ended);
@@ -102,7 +118,11 @@ static void run(uint16_t id, const uint8_t *in, size_t len, unsigned split,
 	struct fcgi_client c;
 	memset(o, 0, sizeof(*o));
 	o->last_kind = -1;
-	fcgi_client_init(&c, id);
+	o->mux = id == 0;
+	if (o->mux)
+		fcgi_client_init_mux(&c);
+	else
+		fcgi_client_init(&c, id);
 	bool ok = true;
 	size_t off = 0;
 	for (unsigned i = split; ok && off < len; i++) {
@@ -181,8 +201,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t ctl = data[0];
 	data++;
 	size--;
-	/* Mostly id 1, as every web server but HAProxy uses. */
-	static const uint16_t ids[] = { 1, 1, 2, 0x0101 };
+	/* Mostly id 1, as every web server but HAProxy uses; 0: multiplexed. */
+	static const uint16_t ids[] = { 1, 1, 0, 0x0101 };
 	uint16_t id = ids[ctl & 3];
 	struct outcome whole, part;
 	run(id, data, size, 0, &whole);
@@ -190,6 +210,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run(id, data, size, split + (ctl >> 2), &part);
 		same(&whole, &part);
 	}
-	round_trip(id, data, size);
+	round_trip(id ? id : 2, data, size);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "anycgi.h"
+#include "bench.h"
 #include "cgi_gateway.h"
 #include "echo.h"
 #include "front.h"
@@ -32,6 +33,9 @@ static void usage(FILE *f)
 	      "       anycgi stop   [--now] ADDR\n"
 	      "       anycgi request (--fastcgi|--scgi) ADDR [OPTIONS] URI  "
 	      "(see anycgi request --help)\n"
+	      "       anycgi bench  (--fastcgi|--scgi) ADDR [-c CONNS] "
+	      "[-t SECONDS | -n REQUESTS] [--keep-conn] [--mpx N] [-d @FILE] "
+	      "[--json] URI\n"
 	      "LISTEN: --fastcgi ADDR | --scgi ADDR | --http ADDR   "
 	      "(ADDR: unix:/path, HOST:PORT, [IPv6]:PORT, fd:N from systemd)\n"
 	      "POOL OPTIONS: --name NAME  --workers N  --env NAME=VALUE  "
@@ -275,6 +279,8 @@ int main(int argc, char **argv)
 		return cmd_control(argc, argv);
 	if (strcmp(argv[1], "request") == 0)
 		return request_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "bench") == 0)
+		return bench_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "__app") == 0)
 		return cmd_app(argc, argv);
 	if (strcmp(argv[1], "__front") == 0)

@@ -195,6 +195,11 @@ void fcgi_client_init(struct fcgi_client *c, uint16_t request_id)
 	c->request_id = request_id;
 }
 
+void fcgi_client_init_mux(struct fcgi_client *c)
+{
+	fcgi_client_init(c, FCGI_NULL_REQUEST_ID);
+}
+
 static int fail(struct fcgi_client *c, const char *why, uint64_t at)
 {
 	c->reason = why;
@@ -216,7 +221,13 @@ static int check_record(struct fcgi_client *c)
 	case FCGI_STDOUT:
 	case FCGI_STDERR:
 	case FCGI_END_REQUEST:
-		if (c->rec.request_id != c->request_id)
+		/* Multiplexed: any id but the management one (section 3.3). */
+		if (c->request_id == FCGI_NULL_REQUEST_ID &&
+		    c->rec.request_id == FCGI_NULL_REQUEST_ID)
+			return fail(c, "application record with request id 0",
+			            header_byte(c, 2));
+		if (c->request_id != FCGI_NULL_REQUEST_ID &&
+		    c->rec.request_id != c->request_id)
 			return fail(c, "record for another request id",
 			            header_byte(c, 2));
 		break;
@@ -261,22 +272,23 @@ static int record_end(struct fcgi_client *c,
                       const struct fcgi_record_event *rev,
                       struct fcgi_client_event *ev)
 {
+	bool mux = c->request_id == FCGI_NULL_REQUEST_ID;
 	switch (rev->type) {
 	case FCGI_STDOUT:
 		if (rev->content_len == 0) {
-			c->stdout_ended = true;
+			c->stdout_ended = !mux;
 			set_event(ev, FCGI_CEV_STDOUT_END, NULL, 0);
 		}
 		return 0;
 	case FCGI_STDERR:
 		if (rev->content_len == 0) {
-			c->stderr_ended = true;
+			c->stderr_ended = !mux;
 			set_event(ev, FCGI_CEV_STDERR_END, NULL, 0);
 		}
 		return 0;
 	case FCGI_END_REQUEST:
 		/* Section 5.5: appStatus B3..B0, protocolStatus, reserved. */
-		c->ended = true;
+		c->ended = !mux;
 		set_event(ev, FCGI_CEV_END, NULL, 0);
 		ev->app_status = get32(rev->data);
 		ev->protocol_status = rev->data[4];
@@ -409,7 +421,9 @@ int fcgi_client_feed(struct fcgi_client *c, const uint8_t *in, size_t len,
 		r = on_record(c, &rev, ev);
 		if (r < 0)
 			return r;
-		if (ev->kind != FCGI_CEV_NONE)
+		if (ev->kind != FCGI_CEV_NONE) {
+			ev->request_id = rev.request_id;
 			return (int)used;
+		}
 	}
 }

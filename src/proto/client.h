@@ -36,11 +36,12 @@ int64_t fcgi_encode_get_values(uint8_t *out, size_t cap,
                                const char *const *names, size_t n);
 
 /* The client side of one FastCGI connection, for one request id at a
- * time (plus management records). */
+ * time (plus management records), or, made by fcgi_client_init_mux, for
+ * any number of multiplexed ones. */
 struct fcgi_client {
 	struct fcgi_record_parser rec;
 	struct fcgi_nv_parser nv; /* GET_VALUES_RESULT decoder */
-	uint16_t request_id;      /* the request being answered */
+	uint16_t request_id;      /* the request being answered; 0: any (mux) */
 	bool stdout_ended;        /* the empty STDOUT record was seen */
 	bool stderr_ended;        /* the empty STDERR record was seen */
 	bool ended;               /* END_REQUEST was seen */
@@ -69,10 +70,18 @@ struct fcgi_client_event {
 	uint32_t app_status;     /* END */
 	uint8_t protocol_status; /* END */
 	uint8_t type;            /* UNKNOWN_TYPE */
+	uint16_t request_id;     /* whose record it is (0: management) */
 };
 
 /* Prepares c to read the answer to request_id. */
 void fcgi_client_init(struct fcgi_client *c, uint16_t request_id);
+
+/* Prepares c to read the answers to any number of requests multiplexed on
+ * one connection (FCGI_MPXS_CONNS): STDOUT, STDERR and END_REQUEST for any
+ * id but 0 are passed on with ev->request_id, and the caller keeps each
+ * id's state (which ids it started, whose streams ended). stdout_ended,
+ * stderr_ended and ended stay false: the parser never stops at an END. */
+void fcgi_client_init_mux(struct fcgi_client *c);
 
 /* Same contract as fcgi_record_feed. -EPROTO, with c->reason set, for a
  * stream that is not FastCGI, a record for another request id, a record of

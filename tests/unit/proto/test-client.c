@@ -417,6 +417,55 @@ static void test_error_sticks(void **state)
 	assert_int_equal(fcgi_client_feed(&c, NULL, 0, &ev), -EPROTO);
 }
 
+/* Multiplexed answers: records of several ids interleave, each event names
+ * its id, and the parser goes on past each END_REQUEST. */
+static void test_mux(void **state)
+{
+	(void)state;
+	static struct wire w;
+	w.len = 0;
+	add(&w, FCGI_STDOUT, 2, "two", 0);
+	add(&w, FCGI_STDOUT, 1, "one", 3);
+	add(&w, FCGI_STDOUT, 2, "", 0);
+	add_end(&w, 2, 0, FCGI_REQUEST_COMPLETE);
+	add(&w, FCGI_STDERR, 1, "err", 0);
+	add(&w, FCGI_STDOUT, 1, "", 0);
+	add_end(&w, 1, 7, FCGI_REQUEST_COMPLETE);
+	add(&w, FCGI_STDOUT, 300, "x", 0);
+	struct fcgi_client c;
+	fcgi_client_init_mux(&c);
+	char log[256] = "";
+	size_t off = 0;
+	for (;;) {
+		struct fcgi_client_event ev;
+		int n = fcgi_client_feed(&c, w.buf + off, w.len - off, &ev);
+		assert_true(n >= 0);
+		off += (size_t)n;
+		if (ev.kind == FCGI_CEV_NONE)
+			break;
+		size_t l = strlen(log);
+		snprintf(log + l, sizeof(log) - l, "|%u:%d", ev.request_id,
+		         (int)ev.kind);
+	}
+	assert_int_equal(off, w.len);
+	assert_false(c.ended);
+	char want[256];
+	snprintf(want, sizeof(want), "|2:%d|1:%d|2:%d|2:%d|1:%d|1:%d|1:%d|300:%d",
+	         FCGI_CEV_STDOUT, FCGI_CEV_STDOUT, FCGI_CEV_STDOUT_END,
+	         FCGI_CEV_END, FCGI_CEV_STDERR, FCGI_CEV_STDOUT_END, FCGI_CEV_END,
+	         FCGI_CEV_STDOUT);
+	assert_string_equal(log, want);
+
+	/* Id 0 belongs to management records only. */
+	w.len = 0;
+	add(&w, FCGI_STDOUT, 0, "zero", 0);
+	struct fcgi_client_event ev;
+	fcgi_client_init_mux(&c);
+	assert_int_equal(fcgi_client_feed(&c, w.buf, w.len, &ev), -EPROTO);
+	assert_string_equal(c.reason, "application record with request id 0");
+	assert_int_equal(c.error_offset, 2);
+}
+
 /* ---- Encoders ------------------------------------------------------- */
 
 /* Reads the records of one stream of type back into out, checking each
@@ -763,6 +812,7 @@ int main(void)
 		cmocka_unit_test(test_values_result),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_error_sticks),
+		cmocka_unit_test(test_mux),
 		cmocka_unit_test(test_params_round_trip),
 		cmocka_unit_test(test_params_length_forms),
 		cmocka_unit_test(test_params_span_records),

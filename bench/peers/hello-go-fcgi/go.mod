@@ -1,0 +1,3 @@
+module anycgi.bench/hello-go-fcgi
+
+go 1.19
