@@ -264,6 +264,22 @@ void front_listen_arm(bool on)
 
 /* ---- signals ------------------------------------------------------------ */
 
+/* SIGUSR1 (the manager passes its own on): logrotate moved the file. */
+static void reopen_access_log(void)
+{
+	const char *path = F->opt.access_log;
+	if (!path || strcmp(path, "-") == 0 || F->opt.access_log_fd >= 0)
+		return;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		front_log("--access-log %s: %s; still writing the old file", path,
+		          strerror(errno));
+		return;
+	}
+	(void)dup3(fd, F->alog_fd, O_CLOEXEC);
+	close(fd);
+}
+
 static int open_signals(void)
 {
 	sigset_t set;
@@ -271,6 +287,7 @@ static int open_signals(void)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -285,6 +302,10 @@ static int on_signal(void)
 {
 	struct signalfd_siginfo si;
 	while (read(F->sig.fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			reopen_access_log();
+			continue;
+		}
 		if (si.ssi_signo != SIGQUIT)
 			return 1;
 		if (!F->stopping)
@@ -310,6 +331,9 @@ static void dispatch(struct epoll_event *e)
 		break;
 	case EV_UPSTREAM:
 		upstream_on_event((struct upconn *)it, e->events);
+		break;
+	case EV_HANDOVER:
+		front_handover_on_event();
 		break;
 	default:
 		break;
@@ -398,7 +422,7 @@ static int setup(void)
 	raise_nofile();
 	F->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (F->epfd < 0 || open_signals() < 0 || open_access_log() < 0 ||
-	    open_listeners() < 0)
+	    open_listeners() < 0 || front_handover_open() < 0)
 		return -1;
 	front_listen_arm(true);
 	return 0;

@@ -90,7 +90,7 @@ int64_t now_ms(void);
 
 /* ---- objects in the epoll set ---------------------------------------- */
 
-enum ev_type { EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_UPSTREAM };
+enum ev_type { EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_UPSTREAM, EV_HANDOVER };
 
 struct ev_item {
 	uint8_t type; /* enum ev_type: what data.ptr points at */
@@ -195,6 +195,7 @@ struct front {
 	struct front_opts opt;
 	int epfd;
 	struct ev_item sig;
+	struct ev_item ho;        /* ANYCGI_HANDOVER_FD, fd -1: none */
 	struct listener *listeners;
 	int n_listeners;
 	bool listening;           /* listeners are in epoll */
@@ -234,6 +235,21 @@ void hconn_close_idle(void);
 void hconn_request_done(struct hconn *c);
 void hconn_reap(void);
 void hconn_close_all(void);
+void hconn_adopt(int fd);
+
+/* ---- kept connections across a reload (handover.c) ------------------- */
+
+int front_handover_open(void);
+bool front_handover_possible(void);
+bool front_handover_send(int fd);
+void front_handover_on_event(void);
+
+/* Draining: does a response end its connection? Not when the connection
+ * can be handed over to the next front end afterwards. */
+static inline bool front_drain_closes(void)
+{
+	return F->stopping && !front_handover_possible();
+}
 
 /* ---- requests (hreq.c) ----------------------------------------------- */
 

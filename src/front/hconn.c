@@ -2,6 +2,7 @@
  * responses, keep-alive, pipelining, lingering close and the client-side
  * timeouts. An idle connection holds no buffer. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -63,6 +64,80 @@ void hconn_reap(void)
 	}
 }
 
+/* A new client connection on fd, from listener l, the peer at ss.
+ * Returns it, or NULL after closing fd. */
+static struct hconn *add_conn(int fd, struct listener *l,
+                              const struct sockaddr_storage *ss)
+{
+	struct hconn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->ev = (struct ev_item){.type = EV_CLIENT, .fd = fd};
+	c->ctimer.kind = -1;
+	c->l = l;
+	if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)
+		memcpy(&c->peer, ss, ss->ss_family == AF_INET
+		                         ? sizeof(struct sockaddr_in)
+		                         : sizeof(struct sockaddr_in6));
+	else
+		c->peer.sa.sa_family = AF_UNIX;
+	int one = 1;
+	if (ss->ss_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ev_add(&c->ev, c, EPOLLIN | EPOLLRDHUP) < 0) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = F->conns;
+	if (c->next)
+		c->next->prev = c;
+	F->conns = c;
+	F->n_conns++;
+	timer_arm(&c->ctimer, T_HEADER);
+	return c;
+}
+
+/* The listener whose address fd was accepted on (the handover does not
+ * say), else the first. */
+static struct listener *listener_of(int fd)
+{
+	struct sockaddr_storage mine, theirs;
+	socklen_t ml = sizeof(mine);
+	if (getsockname(fd, (struct sockaddr *)&mine, &ml) == 0)
+		for (int i = 0; i < F->n_listeners; i++) {
+			socklen_t tl = sizeof(theirs);
+			if (getsockname(F->listeners[i].ev.fd,
+			                (struct sockaddr *)&theirs, &tl) == 0 &&
+			    tl == ml && memcmp(&mine, &theirs, ml) == 0)
+				return &F->listeners[i];
+		}
+	return &F->listeners[0];
+}
+
+/* A kept connection handed over by the previous front end: between two
+ * requests, so it waits for the next one as a kept connection does. */
+void hconn_adopt(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (F->n_conns >= F->opt.max_conns ||
+	    getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
+		close(fd);
+		return;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	struct hconn *c = add_conn(fd, listener_of(fd), &ss);
+	if (!c)
+		return;
+	c->served = 1;
+	timer_arm(&c->ctimer, T_KEEPALIVE);
+}
+
 void hconn_accept(struct listener *l)
 {
 	for (int i = 0; i < 64; i++) {
@@ -82,34 +157,8 @@ void hconn_accept(struct listener *l)
 			}
 			return;
 		}
-		struct hconn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
+		if (!add_conn(fd, l, &ss))
 			return;
-		}
-		c->ev = (struct ev_item){.type = EV_CLIENT, .fd = fd};
-		c->ctimer.kind = -1;
-		c->l = l;
-		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
-			memcpy(&c->peer, &ss, ss.ss_family == AF_INET
-			                          ? sizeof(struct sockaddr_in)
-			                          : sizeof(struct sockaddr_in6));
-		else
-			c->peer.sa.sa_family = AF_UNIX;
-		int one = 1;
-		if (ss.ss_family != AF_UNIX)
-			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (ev_add(&c->ev, c, EPOLLIN | EPOLLRDHUP) < 0) {
-			close(fd);
-			free(c);
-			return;
-		}
-		c->next = F->conns;
-		if (c->next)
-			c->next->prev = c;
-		F->conns = c;
-		F->n_conns++;
-		timer_arm(&c->ctimer, T_HEADER);
 	}
 }
 
@@ -284,7 +333,7 @@ void hconn_process(struct hconn *c)
 
 void hconn_request_done(struct hconn *c)
 {
-	if (c->closing || c->dead || F->stopping) {
+	if (c->closing || c->dead || front_drain_closes()) {
 		c->closing = true;
 		return;
 	}
@@ -309,6 +358,16 @@ static bool idle(const struct hconn *c)
 	return !c->req && c->in.len == 0 && (!c->hin || http_in_idle(c->hin));
 }
 
+/* Draining: an idle kept connection goes to the next front end (see
+ * handover.c); this process only lets go of its descriptor. */
+static void hand_over_or_close(struct hconn *c)
+{
+	if (!c->lingering && !c->closing && !c->eof &&
+	    front_handover_send(c->ev.fd))
+		c->cut = true; /* no shutdown: the socket lives on elsewhere */
+	kill_conn(c);
+}
+
 /* Closes what has to close; otherwise sets the epoll events and the
  * timer the connection's state calls for. */
 static bool settle(struct hconn *c)
@@ -330,7 +389,7 @@ static bool settle(struct hconn *c)
 		return !c->dead;
 	}
 	if (F->stopping && idle(c) && c->out.len == 0) {
-		kill_conn(c);
+		hand_over_or_close(c);
 		return false;
 	}
 	return true;
@@ -421,7 +480,7 @@ void hconn_close_idle(void)
 	while (c) {
 		struct hconn *next = c->next;
 		if (idle(c) && c->out.len == 0)
-			kill_conn(c);
+			hand_over_or_close(c);
 		c = next;
 	}
 }

@@ -72,7 +72,7 @@ void hreq_error(struct hreq *r, int status, const char *why)
 		c->closing = true;
 		c->cut = true;
 	} else {
-		bool close = !r->body_done || !r->keep_alive || F->stopping;
+		bool close = !r->body_done || !r->keep_alive || front_drain_closes();
 		if (close)
 			c->closing = true;
 		(void)reply_error(&c->out, status, close);
@@ -106,7 +106,7 @@ struct hreq *hreq_start(struct hconn *c)
 	r->rtimer.kind = -1;
 	r->start_ms = now_ms();
 	r->resp_left = -1;
-	r->keep_alive = h->keep_alive && !F->stopping;
+	r->keep_alive = h->keep_alive && !front_drain_closes();
 	r->state = RQ_QUEUED;
 	/* With no body, the parser's end event is not waited for. */
 	r->body_done = !has_body(h);

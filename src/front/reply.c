@@ -100,7 +100,7 @@ int reply_head(struct hreq *r, struct fbuf *out)
 	struct hconn *c = r->c;
 	const struct http_head *h = &c->hin->head;
 	choose_framing(r, h);
-	bool close = !r->keep_alive || F->stopping || r->close_delimited ||
+	bool close = !r->keep_alive || front_drain_closes() || r->close_delimited ||
 	             !r->body_done;
 	if (close)
 		c->closing = true;

@@ -508,6 +508,10 @@ static void on_signal(struct master *m)
 			break;
 		case SIGUSR1:
 			mlog_reopen();
+			/* The front ends' access logs too. */
+			for (struct pool *p = m->pools; p; p = p->next)
+				if (p->cur.cfg->front_of[0])
+					pool_signal(p, SIGUSR1);
 			mlog("info", NULL, "SIGUSR1: log reopened");
 			break;
 		default:

@@ -990,6 +990,13 @@ void pool_stop(struct pool *p, bool fast)
 	}
 }
 
+void pool_signal(struct pool *p, int sig)
+{
+	for (struct worker *w = p->workers; w; w = w->next)
+		if (w->pid > 0)
+			(void)kill(w->pid, sig);
+}
+
 void pool_kill(struct pool *p)
 {
 	for (struct worker *w = p->workers; w; w = w->next)

@@ -113,6 +113,9 @@ void pool_reload(struct pool *p, struct pool_config *cfg);
 /* Asks every worker to stop: its stop signal (graceful) or SIGTERM. */
 void pool_stop(struct pool *p, bool fast);
 
+/* Sends sig to every worker. */
+void pool_signal(struct pool *p, int sig);
+
 /* SIGKILL to every worker left. */
 void pool_kill(struct pool *p);
 
