@@ -35,6 +35,7 @@ for p in nginx wrk go python3; do
 done
 ulimit -n 65536 2>/dev/null || true
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/acgi-httpbench.XXXXXX")
+chmod 755 "$tmp" # the front end (nobody under root) reaches the pool in it
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

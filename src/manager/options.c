@@ -116,6 +116,7 @@ static const char *const front_options[] = {
 	"access-log-format", "max-conns", "max-header-bytes", "max-headers",
 	"max-body", "header-timeout", "body-timeout", "keepalive-timeout",
 	"queue-timeout", "server-name", "underscores-in-headers",
+	"send-timeout", "upstream-conns",
 };
 
 static bool is_front_option(const char *name)

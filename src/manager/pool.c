@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -498,6 +499,10 @@ static enum activity activity(const struct pool *p, const struct worker *w,
 	if (p->libanycgi || !w->ps_ok)
 		return ACT_STARTING;
 	if (w->ps.accepting)
+		return ACT_IDLE;
+	/* An HTTP front end waiting for events has nothing to do. */
+	if (p->cur.cfg->front_of[0] && (w->ps.syscall == SYS_epoll_wait ||
+	                                 w->ps.syscall == SYS_epoll_pwait))
 		return ACT_IDLE;
 	return now - w->started_ms < START_GRACE_MS ? ACT_STARTING : ACT_BUSY;
 }
