@@ -175,7 +175,7 @@ for _ in range(n):
 for s in conns:
     s.settimeout(10)
     s.recv(4096)
-time.sleep(0.5)
+time.sleep(2.5)  # the front end trims its heap within a second of going quiet
 after = rss()
 print("%d %d %.0f" % (before, after, (after - before) * 1024 / n))
 PY

@@ -1,6 +1,7 @@
 /* The front end's process: listeners, signals, the epoll loop and the
  * timer lists. */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -340,13 +341,40 @@ static void dispatch(struct epoll_event *e)
 	}
 }
 
+/* A burst of requests leaves its buffers in the heap after they are
+ * freed: once nothing is in flight, at most once a second, the heap goes
+ * back to the system, so that idle keep-alive connections cost their
+ * struct and no more. */
+static bool trim_pending; /* a trim was put off: wake up for it */
+
+static void trim_when_quiet(void)
+{
+	static int64_t last;
+	if (F->n_up_busy > 0 || F->queue_head) {
+		trim_pending = true;
+		return;
+	}
+	int64_t now = now_ms();
+	if (now - last < 1000)
+		return;
+	last = now;
+	trim_pending = false;
+	(void)malloc_trim(0);
+}
+
+static int loop_timeout(void)
+{
+	int t = next_timeout();
+	return trim_pending && (t < 0 || t > 1000) ? 1000 : t;
+}
+
 static int run(void)
 {
 	struct epoll_event evs[256];
 	for (;;) {
 		if (F->stopping && F->n_conns == 0)
 			return 0;
-		int n = epoll_wait(F->epfd, evs, 256, next_timeout());
+		int n = epoll_wait(F->epfd, evs, 256, loop_timeout());
 		if (n < 0 && errno != EINTR) {
 			front_log("epoll_wait: %s", strerror(errno));
 			return 1;
@@ -362,6 +390,7 @@ static int run(void)
 		run_timers();
 		hconn_reap();
 		upstream_reap();
+		trim_when_quiet();
 	}
 }
 
