@@ -150,7 +150,7 @@ static int add(struct pool_config *fr, const char *name, const char *val,
 }
 
 /* `anycgi __front --upstream ADDR --upstream-conns N ...`. Requests sent
- * at once: four per worker, so that a worker finds the next one waiting
+ * at once: eight per worker, so that a worker finds the next one waiting
  * on its kept connections when it finishes one (a worker serves them in
  * turn); the CGI gateway, whose workers run a script at a time, one per
  * worker, so that a slow script holds up no request queued behind it.
@@ -163,7 +163,7 @@ static int front_argv(const struct pool_config *app, struct pool_config *fr,
 	char conns[16], timeout[32];
 	unsigned n = app->mode == MODE_STATIC ? app->workers : app->max_workers;
 	bool cgi = app->app && strcmp(app->app, "cgi") == 0;
-	snprintf(conns, sizeof(conns), "%u", (n ? n : 1) * (cgi ? 1 : 4));
+	snprintf(conns, sizeof(conns), "%u", (n ? n : 1) * (cgi ? 1 : 8));
 	if (add(fr, "program", self, err, errlen) < 0 ||
 	    add(fr, "arg", "__front", err, errlen) < 0 ||
 	    add(fr, "arg", "--upstream", err, errlen) < 0 ||
