@@ -60,47 +60,11 @@ bool front_handover_send(int fd)
 	return poll(&p, 1, 200) > 0 && fd_pass(F->ho.fd, fd) == 0;
 }
 
-/* The fds of one message: how many, -2 when none is waiting, -1 when the
- * master's end is gone. */
-static int receive(int *fds, int cap)
-{
-	char byte;
-	struct iovec iov = {&byte, 1};
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int) * HANDOVER_BATCH)];
-	} u;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-	                     .msg_control = u.space,
-	                     .msg_controllen = sizeof(u.space)};
-	ssize_t n = recvmsg(F->ho.fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return -2;
-	if (n <= 0)
-		return -1;
-	int got = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
-	     c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (got < cap)
-				fds[got++] = fd;
-			else
-				close(fd);
-		}
-	}
-	return got;
-}
-
 void front_handover_on_event(void)
 {
 	int fds[HANDOVER_BATCH];
 	for (int m = 0; m < 64; m++) {
-		int n = receive(fds, HANDOVER_BATCH);
+		int n = fd_receive(F->ho.fd, fds, HANDOVER_BATCH);
 		if (n == -2)
 			return;
 		if (n < 0) {

@@ -117,10 +117,9 @@ bool handover_send(acgi_server *s, struct conn *c)
 	return true;
 }
 
-/* The fds of one message: how many, -2 when there is none waiting, -1
- * when the master's end is gone. (Any beyond HANDOVER_BATCH in one message
- * would be closed by the kernel; the master sends one a message.) */
-static int receive_batch(int via, int *fds, int cap)
+/* (Any beyond HANDOVER_BATCH in one message would be closed by the
+ * kernel; the master sends one a message.) */
+int fd_receive(int via, int *fds, int cap)
 {
 	char byte;
 	struct iovec iov = {&byte, 1};
@@ -158,7 +157,7 @@ void handover_receive(acgi_server *s)
 {
 	int fds[HANDOVER_BATCH];
 	for (;;) {
-		int n = receive_batch(s->handover_fd, fds, HANDOVER_BATCH);
+		int n = fd_receive(s->handover_fd, fds, HANDOVER_BATCH);
 		if (n == -2)
 			return;
 		if (n < 0) {

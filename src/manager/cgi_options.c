@@ -18,18 +18,6 @@
 
 #include "options.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int find_env(const struct pool_config *cfg, const char *name)
 {
 	size_t n = strlen(name);
@@ -52,12 +40,12 @@ static int set_env(struct pool_config *cfg, const char *name,
 	size_t n = strlen(name) + strlen(value) + 2;
 	char *var = malloc(n);
 	if (!var)
-		return fail(err, errlen, "out of memory");
+		return option_fail(err, errlen, "out of memory");
 	snprintf(var, n, "%s=%s", name, value);
 	int i = find_env(cfg, name);
 	if (i < 0 && cfg->n_env >= POOL_MAX_ENV) {
 		free(var);
-		return fail(err, errlen, "more than %d variables", POOL_MAX_ENV);
+		return option_fail(err, errlen, "more than %d variables", POOL_MAX_ENV);
 	}
 	if (i < 0)
 		i = (int)cfg->n_env++;
@@ -74,9 +62,9 @@ static int set_root(struct pool_config *cfg, const char *val, char *err,
 {
 	char path[PATH_MAX];
 	if (!*val)
-		return fail(err, errlen, "empty value");
+		return option_fail(err, errlen, "empty value");
 	if (val[0] != '/' && !realpath(val, path))
-		return fail(err, errlen, "%s: %s", val, strerror(errno));
+		return option_fail(err, errlen, "%s: %s", val, strerror(errno));
 	return set_env(cfg, "ANYCGI_CGI_ROOT", val[0] == '/' ? val : path, err,
 	               errlen);
 }
@@ -87,7 +75,7 @@ static int set_seconds(struct pool_config *cfg, const char *var,
 	char *end, buf[64];
 	double s = strtod(val, &end);
 	if (!*val || *end || !(s >= 0) || s > 1e7)
-		return fail(err, errlen, "%s: seconds", val);
+		return option_fail(err, errlen, "%s: seconds", val);
 	snprintf(buf, sizeof(buf), "%.3f", s);
 	return set_env(cfg, var, buf, err, errlen);
 }
@@ -100,7 +88,7 @@ static int set_number(struct pool_config *cfg, const char *var,
 	errno = 0;
 	long long n = strtoll(val, &end, 10);
 	if (!*val || *end || errno || n < min)
-		return fail(err, errlen, "%s: a number of at least %lld", val, min);
+		return option_fail(err, errlen, "%s: a number of at least %lld", val, min);
 	snprintf(buf, sizeof(buf), "%lld", n);
 	return set_env(cfg, var, buf, err, errlen);
 }
@@ -114,7 +102,7 @@ static int set_max_scripts(struct pool_config *cfg, const char *val,
 	if (!key[0]) {
 		unsigned char raw[16];
 		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-			return fail(err, errlen, "getrandom: %s", strerror(errno));
+			return option_fail(err, errlen, "getrandom: %s", strerror(errno));
 		for (int i = 0; i < 16; i++)
 			snprintf(key + 2 * i, 3, "%02x", raw[i]);
 	}
@@ -131,9 +119,9 @@ static int set_user(struct pool_config *cfg, const char *val, char *err,
 	struct passwd *pw = getpwnam(val);
 	char buf[64];
 	if (!pw)
-		return fail(err, errlen, "%s: no such user", val);
+		return option_fail(err, errlen, "%s: no such user", val);
 	if (geteuid() != 0)
-		return fail(err, errlen, "running scripts as another user needs "
+		return option_fail(err, errlen, "running scripts as another user needs "
 		            "a master started as root");
 	snprintf(buf, sizeof(buf), "%u:%u", (unsigned)pw->pw_uid,
 	         (unsigned)pw->pw_gid);
@@ -146,7 +134,7 @@ static int set_group(struct pool_config *cfg, const char *val, char *err,
 	struct group *gr = getgrnam(val);
 	char buf[32];
 	if (!gr)
-		return fail(err, errlen, "%s: no such group", val);
+		return option_fail(err, errlen, "%s: no such group", val);
 	snprintf(buf, sizeof(buf), "%u", (unsigned)gr->gr_gid);
 	return set_env(cfg, "ANYCGI_CGI_GROUP", buf, err, errlen);
 }
@@ -181,7 +169,7 @@ int cgi_pool_option(struct pool_config *cfg, const char *name,
 		return set_group(cfg, val, err, errlen);
 	if (strcmp(name, "script-stderr") == 0) {
 		if (strcmp(val, "log") != 0 && strcmp(val, "fastcgi") != 0)
-			return fail(err, errlen, "%s: log or fastcgi", val);
+			return option_fail(err, errlen, "%s: log or fastcgi", val);
 		return set_env(cfg, "ANYCGI_CGI_STDERR", val, err, errlen);
 	}
 	return CGI_OPTION_UNKNOWN;
@@ -198,9 +186,9 @@ static int check_root(struct pool_config *cfg, char *err, size_t errlen)
 		return 0;
 	if (!cfg->chroot_dir) {
 		if (!realpath(root, path) || stat(path, &st) < 0)
-			return fail(err, errlen, "root %s: %s", root, strerror(errno));
+			return option_fail(err, errlen, "root %s: %s", root, strerror(errno));
 		if (!S_ISDIR(st.st_mode))
-			return fail(err, errlen, "root %s: not a directory", root);
+			return option_fail(err, errlen, "root %s: not a directory", root);
 		return set_env(cfg, "ANYCGI_CGI_ROOT", path, err, errlen);
 	}
 	int top = open(cfg->chroot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -212,7 +200,7 @@ static int check_root(struct pool_config *cfg, char *err, size_t errlen)
 	if (top >= 0)
 		close(top);
 	if (fd < 0)
-		return fail(err, errlen, "root %s inside the chroot %s: %s", root,
+		return option_fail(err, errlen, "root %s inside the chroot %s: %s", root,
 		            cfg->chroot_dir, strerror(e));
 	close(fd);
 	return 0;
@@ -224,9 +212,9 @@ static int check_user(struct pool_config *cfg, char *err, size_t errlen)
 {
 	bool user = get_env(cfg, "ANYCGI_CGI_USER") != NULL;
 	if (get_env(cfg, "ANYCGI_CGI_GROUP") && !user)
-		return fail(err, errlen, "script-group needs script-user");
+		return option_fail(err, errlen, "script-group needs script-user");
 	if (user && cfg->user != (uid_t)-1 && cfg->user != 0)
-		return fail(err, errlen, "script-user needs the workers to stay "
+		return option_fail(err, errlen, "script-user needs the workers to stay "
 		            "root to change users per script: drop the pool's "
 		            "user option");
 	return 0;

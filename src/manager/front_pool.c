@@ -19,18 +19,6 @@
 
 static char private_dir[PATH_MAX];
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* One folder per master for the private sockets, made on first need and
  * kept across reloads, so that a socket's address never changes. */
 static int make_private_dir(char *err, size_t errlen)
@@ -46,7 +34,7 @@ static int make_private_dir(char *err, size_t errlen)
 	if (!mkdtemp(private_dir)) {
 		int e = errno;
 		private_dir[0] = '\0';
-		return fail(err, errlen, "%s/anycgi-XXXXXX: %s", base, strerror(e));
+		return option_fail(err, errlen, "%s/anycgi-XXXXXX: %s", base, strerror(e));
 	}
 	/* The front end may be another user: it may pass, not list. */
 	(void)chmod(private_dir, 0711);
@@ -73,7 +61,7 @@ static int front_user(const struct pool_config *app, struct pool_config *fr,
 		return 0;
 	struct passwd *pw = getpwnam("nobody");
 	if (!pw)
-		return fail(err, errlen, "no user nobody to run the HTTP front "
+		return option_fail(err, errlen, "no user nobody to run the HTTP front "
 		            "end as");
 	fr->user = pw->pw_uid;
 	fr->user_gid = pw->pw_gid;
@@ -105,7 +93,7 @@ static int add_private(struct pool_config *app, const struct pool_config *fr,
                        char *upstream, size_t cap, char *err, size_t errlen)
 {
 	if (app->n_listeners >= POOL_MAX_LISTENERS)
-		return fail(err, errlen, "more than %d listeners",
+		return option_fail(err, errlen, "more than %d listeners",
 		            POOL_MAX_LISTENERS);
 	if (make_private_dir(err, errlen) < 0)
 		return -1;
@@ -117,7 +105,7 @@ static int add_private(struct pool_config *app, const struct pool_config *fr,
 	int n = snprintf(l->addr, sizeof(l->addr), "unix:%s/%s.sock",
 	                 private_dir, app->name);
 	if (n < 0 || (size_t)n >= sizeof(l->addr) || n - 5 >= 108)
-		return fail(err, errlen, "%s: the private socket's path is too "
+		return option_fail(err, errlen, "%s: the private socket's path is too "
 		            "long", private_dir);
 	l->fd = -1;
 	l->private_sock = true;
@@ -146,7 +134,7 @@ static int add(struct pool_config *fr, const char *name, const char *val,
 	char why[256];
 	if (pool_option(fr, name, val, why, sizeof(why)) == 0)
 		return 0;
-	return fail(err, errlen, "%s: %s", name, why);
+	return option_fail(err, errlen, "%s: %s", name, why);
 }
 
 /* `anycgi __front --upstream ADDR --upstream-conns N ...`. Requests sent
@@ -188,7 +176,7 @@ static int derive_one(struct pool_config *app, struct pool_config *fr,
 {
 	pool_defaults(fr);
 	if (strlen(app->name) + 5 >= sizeof(fr->name))
-		return fail(err, errlen, "%s: name too long for its front end "
+		return option_fail(err, errlen, "%s: name too long for its front end "
 		            "(%s-http)", app->name, app->name);
 	snprintf(fr->name, sizeof(fr->name), "%.58s-http", app->name);
 	snprintf(fr->front_of, sizeof(fr->front_of), "%s", app->name);
@@ -200,7 +188,7 @@ static int derive_one(struct pool_config *app, struct pool_config *fr,
 	if (app->n_listeners && reachable(app, fr))
 		snprintf(upstream, sizeof(upstream), "%s", app->listeners[0].addr);
 	else if (app->n_listeners && !app->app)
-		return fail(err, errlen, "the HTTP front end cannot connect to "
+		return option_fail(err, errlen, "the HTTP front end cannot connect to "
 		            "%s as its user: give --socket-mode 0666, or a TCP "
 		            "--fastcgi, or only --http", app->listeners[0].addr);
 	else if (add_private(app, fr, upstream, sizeof(upstream), err,
@@ -210,7 +198,7 @@ static int derive_one(struct pool_config *app, struct pool_config *fr,
 		return -1;
 	char why[256];
 	if (pool_finish(fr, why, sizeof(why)) < 0)
-		return fail(err, errlen, "%s", why);
+		return option_fail(err, errlen, "%s", why);
 	return 0;
 }
 
@@ -233,7 +221,7 @@ int front_derive(struct master_config *mc, const char *self, char *err,
 	struct pool_config *pools = realloc(mc->pools,
 	                                    (n + extra) * sizeof(*pools));
 	if (!pools)
-		return fail(err, errlen, "out of memory");
+		return option_fail(err, errlen, "out of memory");
 	mc->pools = pools;
 	for (size_t i = 0; i < n; i++) {
 		if (!has_http(&pools[i]))
@@ -244,7 +232,7 @@ int front_derive(struct master_config *mc, const char *self, char *err,
 		if (rc < 0) {
 			char why[512];
 			snprintf(why, sizeof(why), "%s", err);
-			return fail(err, errlen, "[%s] --http: %s", pools[i].name, why);
+			return option_fail(err, errlen, "[%s] --http: %s", pools[i].name, why);
 		}
 	}
 	return 0;

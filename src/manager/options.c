@@ -13,10 +13,7 @@
 
 #include "options.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int option_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -96,10 +93,10 @@ static int add_listener(struct pool_config *cfg, const char *addr,
                         const char *kind, char *err, size_t errlen)
 {
 	if (cfg->n_listeners >= POOL_MAX_LISTENERS)
-		return fail(err, errlen, "more than %d listeners",
+		return option_fail(err, errlen, "more than %d listeners",
 		            POOL_MAX_LISTENERS);
 	if (strlen(addr) >= sizeof(cfg->listeners[0].addr))
-		return fail(err, errlen, "%s: address too long", addr);
+		return option_fail(err, errlen, "%s: address too long", addr);
 	struct pool_listener *l = &cfg->listeners[cfg->n_listeners++];
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	l->scgi = strcmp(kind, "scgi") == 0;
@@ -132,16 +129,16 @@ static int add_front_arg(struct pool_config *cfg, const char *name,
                          const char *val, char *err, size_t errlen)
 {
 	if (cfg->n_front_args + 2 > POOL_MAX_FRONT_ARGS)
-		return fail(err, errlen, "too many HTTP front end options");
+		return option_fail(err, errlen, "too many HTTP front end options");
 	if (!*val)
-		return fail(err, errlen, "empty value");
+		return option_fail(err, errlen, "empty value");
 	char opt[64];
 	snprintf(opt, sizeof(opt), "--%s", name);
 	char *a = strdup(opt), *b = strdup(val);
 	if (!a || !b) {
 		free(a);
 		free(b);
-		return fail(err, errlen, "out of memory");
+		return option_fail(err, errlen, "out of memory");
 	}
 	cfg->front_args[cfg->n_front_args++] = a;
 	cfg->front_args[cfg->n_front_args++] = b;
@@ -153,7 +150,7 @@ static int lookup_user(const char *name, uid_t *out, char *err,
 {
 	struct passwd *pw = getpwnam(name);
 	if (!pw)
-		return fail(err, errlen, "%s: no such user", name);
+		return option_fail(err, errlen, "%s: no such user", name);
 	*out = pw->pw_uid;
 	return 0;
 }
@@ -163,7 +160,7 @@ static int lookup_group(const char *name, gid_t *out, char *err,
 {
 	struct group *gr = getgrnam(name);
 	if (!gr)
-		return fail(err, errlen, "%s: no such group", name);
+		return option_fail(err, errlen, "%s: no such group", name);
 	*out = gr->gr_gid;
 	return 0;
 }
@@ -172,20 +169,20 @@ static int add_env(struct pool_config *cfg, const char *val, char *err,
                    size_t errlen)
 {
 	if (!strchr(val, '=') || val[0] == '=')
-		return fail(err, errlen, "%s: NAME=VALUE", val);
+		return option_fail(err, errlen, "%s: NAME=VALUE", val);
 	if (cfg->n_env >= POOL_MAX_ENV)
-		return fail(err, errlen, "more than %d variables", POOL_MAX_ENV);
+		return option_fail(err, errlen, "more than %d variables", POOL_MAX_ENV);
 	cfg->env[cfg->n_env] = strdup(val);
-	return cfg->env[cfg->n_env++] ? 0 : fail(err, errlen, "out of memory");
+	return cfg->env[cfg->n_env++] ? 0 : option_fail(err, errlen, "out of memory");
 }
 
 static int add_arg(struct pool_config *cfg, const char *val, char *err,
                    size_t errlen)
 {
 	if (cfg->argc >= POOL_MAX_ARGS)
-		return fail(err, errlen, "more than %d arguments", POOL_MAX_ARGS);
+		return option_fail(err, errlen, "more than %d arguments", POOL_MAX_ARGS);
 	cfg->argv[cfg->argc] = strdup(val);
-	return cfg->argv[cfg->argc++] ? 0 : fail(err, errlen, "out of memory");
+	return cfg->argv[cfg->argc++] ? 0 : option_fail(err, errlen, "out of memory");
 }
 
 static int set_mode(struct pool_config *cfg, const char *val, char *err,
@@ -198,7 +195,7 @@ static int set_mode(struct pool_config *cfg, const char *val, char *err,
 	else if (strcmp(val, "ondemand") == 0)
 		cfg->mode = MODE_ONDEMAND;
 	else
-		return fail(err, errlen, "%s: static, dynamic or ondemand", val);
+		return option_fail(err, errlen, "%s: static, dynamic or ondemand", val);
 	return 0;
 }
 
@@ -209,7 +206,7 @@ static int set_rlimit(long long *field, const char *val, char *err,
 	errno = 0;
 	long long n = strtoll(val, &end, 10);
 	if (!*val || *end || errno || n < 0)
-		return fail(err, errlen, "%s: a number", val);
+		return option_fail(err, errlen, "%s: a number", val);
 	*field = n;
 	return 0;
 }
@@ -220,7 +217,7 @@ static int set_socket_mode(struct pool_config *cfg, const char *val,
 	char *end;
 	long mode = strtol(val, &end, 8);
 	if (!*val || *end || mode < 0 || mode > 07777)
-		return fail(err, errlen, "%s: octal, e.g. 0660", val);
+		return option_fail(err, errlen, "%s: octal, e.g. 0660", val);
 	cfg->socket_mode = (int)mode;
 	return 0;
 }
@@ -292,7 +289,7 @@ static int other_option(struct pool_config *cfg, const char *name,
 	if (strcmp(name, "name") == 0) {
 		if (!*val || strlen(val) >= sizeof(cfg->name) ||
 		    strpbrk(val, " \t/\"\\"))
-			return fail(err, errlen, "%s: a short word", val);
+			return option_fail(err, errlen, "%s: a short word", val);
 		snprintf(cfg->name, sizeof(cfg->name), "%s", val);
 		return 0;
 	}
@@ -302,15 +299,15 @@ static int other_option(struct pool_config *cfg, const char *name,
 		return add_env(cfg, val, err, errlen);
 	if (strcmp(name, "program") == 0 || strcmp(name, "arg") == 0) {
 		if (name[0] == 'p' && cfg->argc)
-			return fail(err, errlen, "program given twice");
+			return option_fail(err, errlen, "program given twice");
 		if (name[0] == 'a' && !cfg->argc)
-			return fail(err, errlen, "arg before program");
+			return option_fail(err, errlen, "arg before program");
 		return add_arg(cfg, val, err, errlen);
 	}
 	if (strcmp(name, "stop-signal") == 0) {
 		cfg->stop_signal = parse_signal(val);
 		return cfg->stop_signal < 0
-		       ? fail(err, errlen, "%s: unknown signal", val) : 0;
+		       ? option_fail(err, errlen, "%s: unknown signal", val) : 0;
 	}
 	if (strcmp(name, "user") == 0) {
 		if (lookup_user(val, &cfg->user, err, errlen) < 0)
@@ -333,7 +330,7 @@ static int other_option(struct pool_config *cfg, const char *name,
 		return set_rlimit(&cfg->rlimit_as, val, err, errlen);
 	if (strcmp(name, "rlimit-nproc") == 0)
 		return set_rlimit(&cfg->rlimit_nproc, val, err, errlen);
-	return fail(err, errlen, "unknown option");
+	return option_fail(err, errlen, "unknown option");
 }
 
 int pool_option(struct pool_config *cfg, const char *name, const char *val,
@@ -343,18 +340,18 @@ int pool_option(struct pool_config *cfg, const char *name, const char *val,
 	unsigned *count = count_field(cfg, name, &max);
 	if (count)
 		return parse_uint(val, max, count) < 0
-		       ? fail(err, errlen, "%s: a number up to %lu", val, max) : 0;
+		       ? option_fail(err, errlen, "%s: a number up to %lu", val, max) : 0;
 	double *secs = seconds_field(cfg, name);
 	if (secs)
 		return parse_seconds(val, secs) < 0
-		       ? fail(err, errlen, "%s: seconds", val) : 0;
+		       ? option_fail(err, errlen, "%s: seconds", val) : 0;
 	char **str = string_field(cfg, name);
 	if (str) {
 		if (!*val)
-			return fail(err, errlen, "empty value");
+			return option_fail(err, errlen, "empty value");
 		if (strcmp(name, "ping-path") == 0 && val[0] != '/')
-			return fail(err, errlen, "%s: a path starting with /", val);
-		return set_string(str, val) < 0 ? fail(err, errlen, "out of memory")
+			return option_fail(err, errlen, "%s: a path starting with /", val);
+		return set_string(str, val) < 0 ? option_fail(err, errlen, "out of memory")
 		                                : 0;
 	}
 	int cgi = cgi_pool_option(cfg, name, val, err, errlen);
@@ -369,7 +366,7 @@ static int check_sizes(struct pool_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->mode == MODE_STATIC) {
 		if (cfg->workers == 0)
-			return fail(err, errlen, "workers: at least 1");
+			return option_fail(err, errlen, "workers: at least 1");
 		return 0;
 	}
 	if (!cfg->max_workers)
@@ -381,12 +378,12 @@ static int check_sizes(struct pool_config *cfg, char *err, size_t errlen)
 	if (!cfg->max_spare)
 		cfg->max_spare = cfg->min_spare + 2;
 	if (cfg->max_spare < cfg->min_spare)
-		return fail(err, errlen, "max-spare %u below min-spare %u",
+		return option_fail(err, errlen, "max-spare %u below min-spare %u",
 		            cfg->max_spare, cfg->min_spare);
 	if (cfg->workers < cfg->min_spare)
 		cfg->workers = cfg->min_spare;
 	if (cfg->workers > cfg->max_workers || cfg->min_spare > cfg->max_workers)
-		return fail(err, errlen, "workers %u and min-spare %u must not "
+		return option_fail(err, errlen, "workers %u and min-spare %u must not "
 		            "exceed max-workers %u", cfg->workers, cfg->min_spare,
 		            cfg->max_workers);
 	return 0;
@@ -395,10 +392,10 @@ static int check_sizes(struct pool_config *cfg, char *err, size_t errlen)
 int pool_finish(struct pool_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->n_listeners == 0)
-		return fail(err, errlen, "no listener: give --fastcgi ADDR, "
+		return option_fail(err, errlen, "no listener: give --fastcgi ADDR, "
 		            "--scgi ADDR or --http ADDR");
 	if (!cfg->argc && !cfg->app)
-		return fail(err, errlen, "no program");
+		return option_fail(err, errlen, "no program");
 	if (check_sizes(cfg, err, errlen) < 0 ||
 	    cgi_pool_finish(cfg, err, errlen) < 0)
 		return -1;
@@ -446,10 +443,10 @@ int global_option(struct master_config *mc, const char *name,
 	               : strcmp(name, "log") == 0    ? &mc->log
 	                                             : NULL;
 	if (!field)
-		return fail(err, errlen, "unknown option");
+		return option_fail(err, errlen, "unknown option");
 	if (!*val)
-		return fail(err, errlen, "empty value");
-	return set_string(field, val) < 0 ? fail(err, errlen, "out of memory")
+		return option_fail(err, errlen, "empty value");
+	return set_string(field, val) < 0 ? option_fail(err, errlen, "out of memory")
 	                                  : 0;
 }
 

@@ -7,6 +7,11 @@
 
 #include "master.h"
 
+/* Writes the reason into err[0..errlen) and returns -1, for
+ * `return option_fail(err, errlen, "...", ...)`. */
+int option_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* The defaults: static, one worker, SIGQUIT, 30 s drain, nothing else. */
 void pool_defaults(struct pool_config *cfg);
 

@@ -201,37 +201,20 @@ static void forward_handover(struct pool *p, struct worker *w)
 {
 	unsigned n = 0, lost = 0, bad = 0;
 	for (int m = 0; m < HANDOVER_MESSAGES_MAX; m++) {
-		char byte;
-		struct iovec iov = {&byte, 1};
-		union {
-			struct cmsghdr h;
-			char space[CMSG_SPACE(sizeof(int) * 8)];
-		} u;
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-		                     .msg_control = u.space,
-		                     .msg_controllen = sizeof(u.space)};
-		ssize_t r = recvmsg(w->handover, &msg, MSG_DONTWAIT |
-		                    MSG_CMSG_CLOEXEC);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		int fds[8];
+		int got = fd_receive(w->handover, fds, 8);
+		if (got == -2)
 			break;
-		for (struct cmsghdr *c = r >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c;
-		     c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (!w->retiring || !from_listener(p->cur.cfg, fd))
-					bad++;
-				else if (bequeath(p, w, fd) == 0)
-					n++;
-				else
-					lost++;
-				close(fd);
-			}
+		for (int i = 0; i < got; i++) {
+			if (!w->retiring || !from_listener(p->cur.cfg, fds[i]))
+				bad++;
+			else if (bequeath(p, w, fds[i]) == 0)
+				n++;
+			else
+				lost++;
+			close(fds[i]);
 		}
-		if (r < 0 || (r == 0 && msg.msg_controllen == 0)) {
+		if (got == -1) {
 			/* The worker's end is gone: nothing more comes. */
 			close(w->handover);
 			w->handover = -1;
