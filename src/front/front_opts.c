@@ -101,6 +101,14 @@ static int set_string(struct front_opts *o, const char *name, const char *v)
 		o->document_root = realpath(v, NULL);
 		if (!o->document_root)
 			return -1;
+	} else if (strcmp(name, "script-pattern") == 0) {
+		if (!*v)
+			return -1;
+		o->script_pattern = v;
+	} else if (strcmp(name, "underscores-in-headers") == 0) {
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+			return -1;
+		o->underscores_in_headers = strcmp(v, "on") == 0;
 	} else if (strcmp(name, "server-name") == 0) {
 		o->server_name = v;
 	} else if (strcmp(name, "access-log") == 0) {
@@ -137,7 +145,9 @@ int front_opts_parse(struct front_opts *o, int argc, char **argv)
 			fprintf(stderr, "front: %s: not an option\n", a);
 			return -1;
 		}
-		if (strcmp(a, "--underscores-in-headers") == 0) {
+		/* The bare flag means on; with a value it takes on|off. */
+		if (strcmp(a, "--underscores-in-headers") == 0 &&
+		    (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
 			o->underscores_in_headers = true;
 			continue;
 		}
@@ -148,6 +158,8 @@ int front_opts_parse(struct front_opts *o, int argc, char **argv)
 		if (set_option(o, a + 2, argv[++i]) < 0)
 			return -1;
 	}
+	if (!o->script_pattern)
+		o->script_pattern = "*.php";
 	if (!o->upstream) {
 		fprintf(stderr, "usage: anycgi __front --upstream ADDR "
 		                "[--listen ADDR]... [options]\n");

@@ -29,7 +29,8 @@ const char *reply_date(void)
 	return buf;
 }
 
-int reply_error(struct fbuf *out, int status, bool close)
+int reply_error_with(struct fbuf *out, int status, bool close,
+                     const char *fields)
 {
 	const char *reason = reply_reason(status);
 	return fbuf_printf(out,
@@ -37,10 +38,16 @@ int reply_error(struct fbuf *out, int status, bool close)
 	                   "Content-Type: text/plain\r\n"
 	                   "Content-Length: %zu\r\n"
 	                   "Date: %s\r\n"
-	                   "%s\r\n"
+	                   "%s%s\r\n"
 	                   "%d %s\n",
 	                   status, reason, strlen(reason) + 5, reply_date(),
+	                   fields ? fields : "",
 	                   close ? "Connection: close\r\n" : "", status, reason);
+}
+
+int reply_error(struct fbuf *out, int status, bool close)
+{
+	return reply_error_with(out, status, close, NULL);
 }
 
 /* Fields the front end sets itself: the connection's and the framing's
