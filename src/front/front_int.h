@@ -291,7 +291,7 @@ int params_encode(struct fbuf *out, const struct hconn *c,
 const char *reply_reason(int status);
 int reply_error(struct fbuf *out, int status, bool close);
 int reply_error_with(struct fbuf *out, int status, bool close,
-                     const char *fields);
+                     const char *fields, bool head);
 int reply_head(struct hreq *r, struct fbuf *out);
 const char *reply_date(void);
 

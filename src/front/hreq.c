@@ -75,7 +75,8 @@ void hreq_respond(struct hreq *r, int status, const char *fields)
 		bool close = !r->body_done || !r->keep_alive || F->stopping;
 		if (close)
 			c->closing = true;
-		(void)reply_error_with(&c->out, status, close, fields);
+		(void)reply_error_with(&c->out, status, close, fields,
+		                       head_of(r)->head_method);
 		r->head_sent = true;
 	}
 	answered(r);

@@ -235,3 +235,18 @@ def test_other_script_pattern(servers, anycgi_bin):  # noqa: F811
     assert r.status == 200 and r.body == b"not run here: the echo app " \
                                          b"answers\n"
     assert stat.S_ISREG(os.stat(os.path.join(root, "app.php")).st_mode)
+
+
+def test_head_of_errors_has_no_body(site):
+    c = raw(site, req("/nothing", method="HEAD") +
+            req("/hello.txt", method="HEAD") + req("/sub", method="HEAD") +
+            req("/hello.txt"))
+    r = c.response(head=True)
+    assert r.status == 404 and r.header("content-length") == "14"
+    r = c.response(head=True)
+    assert r.status == 200 and r.header("content-length") == "14"
+    r = c.response(head=True)
+    assert r.status == 301
+    r = c.response()
+    assert r.status == 200 and r.body == b"hello, static\n"
+    c.close()
