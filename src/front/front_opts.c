@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "front_int.h"
 
@@ -82,6 +83,20 @@ static int set_number(struct front_opts *o, const struct num_opt *n,
 	return 0;
 }
 
+/* on|off, and the words a configuration file may use for them. */
+static int boolean(const char *v)
+{
+	static const char *const yes[] = {"on", "yes", "true", "1"};
+	static const char *const no[] = {"off", "no", "false", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 static int set_string(struct front_opts *o, const char *name, const char *v)
 {
 	if (strcmp(name, "listen") == 0) {
@@ -106,9 +121,10 @@ static int set_string(struct front_opts *o, const char *name, const char *v)
 			return -1;
 		o->script_pattern = v;
 	} else if (strcmp(name, "underscores-in-headers") == 0) {
-		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+		int b = boolean(v);
+		if (b < 0)
 			return -1;
-		o->underscores_in_headers = strcmp(v, "on") == 0;
+		o->underscores_in_headers = b;
 	} else if (strcmp(name, "server-name") == 0) {
 		o->server_name = v;
 	} else if (strcmp(name, "access-log") == 0) {

@@ -184,7 +184,7 @@ static int derive_one(struct pool_config *app, struct pool_config *fr,
 	if (strlen(app->name) + 5 >= sizeof(fr->name))
 		return fail(err, errlen, "%s: name too long for its front end "
 		            "(%s-http)", app->name, app->name);
-	snprintf(fr->name, sizeof(fr->name), "%s-http", app->name);
+	snprintf(fr->name, sizeof(fr->name), "%.58s-http", app->name);
 	snprintf(fr->front_of, sizeof(fr->front_of), "%s", app->name);
 	fr->drain_timeout = app->drain_timeout;
 	move_http(app, fr);

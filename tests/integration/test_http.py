@@ -756,6 +756,16 @@ def test_script_prefix_and_underscores(servers, anycgi_bin):
     assert f.get_json("/app")["params"]["PATH_INFO"] == ""
 
 
+@pytest.mark.parametrize("value,passed", [("on", True), ("off", False)])
+def test_underscores_in_headers_value(servers, anycgi_bin, value, passed):
+    # The manager passes the option with a value.
+    f = start_http_echo(servers, anycgi_bin, args=[
+        "--underscores-in-headers", value, "--server-name", "s"])
+    p = f.get_json("/", headers=[("X_Under", "yes")])["params"]
+    assert ("HTTP_X_UNDER" in p) == passed
+    assert p["SERVER_NAME"] == "s"
+
+
 # ---- access log ------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", ["clf", "json"])
