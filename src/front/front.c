@@ -451,6 +451,7 @@ static int setup(void)
 	raise_nofile();
 	F->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (F->epfd < 0 || open_signals() < 0 || open_access_log() < 0 ||
+	    static_open_root() < 0 ||
 	    open_listeners() < 0 || front_handover_open() < 0)
 		return -1;
 	front_listen_arm(true);

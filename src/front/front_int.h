@@ -34,6 +34,7 @@ struct front_opts {
 	int64_t max_body;               /* bytes, -1: no limit */
 	const char *script_prefix;      /* "" or "/app" (no trailing slash) */
 	const char *document_root;      /* NULL or an absolute path */
+	const char *script_pattern;     /* glob for scripts under the root */
 	const char *server_name;        /* NULL: from Host */
 	bool underscores_in_headers;
 	const char *access_log;         /* FILE, "-" or NULL */
@@ -135,6 +136,9 @@ struct hconn {
 	bool eof;                /* the client closed its side */
 	bool cut;                /* close without lingering: a response was cut */
 	bool processing;         /* inside hconn_process */
+	int file_fd;             /* a static file being sent after out, or -1 */
+	off_t file_off;          /* its next byte */
+	off_t file_left;         /* bytes still to send */
 	bool dead;               /* to be freed at the end of the loop turn */
 };
 
@@ -162,6 +166,9 @@ struct hreq {
 	bool keep_alive;          /* the connection may go on after this */
 	int redirects;            /* local redirects followed */
 	char *path;               /* decoded, normalized path */
+	char *script;             /* --document-root: the script's SCRIPT_NAME
+	                             (without the prefix), or NULL */
+	char *path_info;          /* with script: its PATH_INFO */
 	bool stdin_ended;         /* the empty STDIN record is out */
 	bool logged;              /* the access log has its line */
 	bool queued;              /* in the queue */
@@ -209,6 +216,7 @@ struct front {
 	struct sockaddr_storage up_addr;
 	socklen_t up_addrlen;
 	int alog_fd;              /* -1: no access log */
+	int root_fd;              /* --document-root, O_PATH; -1: none */
 	struct http_in_limits lim;
 	struct timer *timers[N_TIMERS]; /* heads */
 	struct timer *timer_tails[N_TIMERS];
@@ -259,6 +267,8 @@ void hreq_body(struct hreq *r, const uint8_t *data, size_t len);
 void hreq_body_end(struct hreq *r);
 bool hreq_wants_body(const struct hreq *r);
 void hreq_error(struct hreq *r, int status, const char *why);
+void hreq_respond(struct hreq *r, int status, const char *fields);
+void hreq_answered(struct hreq *r);
 void hreq_abort(struct hreq *r);
 void hreq_on_timer(struct hreq *r);
 void hreq_free(struct hreq *r);
@@ -290,15 +300,23 @@ enum { UP_HIGH = 256 * 1024, OUT_HIGH = 256 * 1024, IN_BUF = 16384 };
 
 int params_path(const char *path, size_t len, char **out);
 int params_encode(struct fbuf *out, const struct hconn *c,
-                  const struct http_head *h, const char *redirect,
-                  const char *path);
+                  const struct http_head *h, const struct hreq *r);
 
 /* ---- responses (reply.c) --------------------------------------------- */
 
 const char *reply_reason(int status);
 int reply_error(struct fbuf *out, int status, bool close);
+int reply_error_with(struct fbuf *out, int status, bool close,
+                     const char *fields, bool head);
 int reply_head(struct hreq *r, struct fbuf *out);
 const char *reply_date(void);
+
+/* ---- static files (static.c) ----------------------------------------- */
+
+int static_open_root(void);
+bool static_route(struct hreq *r);
+void static_script(struct hreq *r);
+int static_flush(struct hconn *c);
 
 /* ---- access log (alog.c) --------------------------------------------- */
 

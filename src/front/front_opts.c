@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "front_int.h"
 
@@ -82,6 +83,20 @@ static int set_number(struct front_opts *o, const struct num_opt *n,
 	return 0;
 }
 
+/* on|off, and the words a configuration file may use for them. */
+static int boolean(const char *v)
+{
+	static const char *const yes[] = {"on", "yes", "true", "1"};
+	static const char *const no[] = {"off", "no", "false", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 static int set_string(struct front_opts *o, const char *name, const char *v)
 {
 	if (strcmp(name, "listen") == 0) {
@@ -101,6 +116,15 @@ static int set_string(struct front_opts *o, const char *name, const char *v)
 		o->document_root = realpath(v, NULL);
 		if (!o->document_root)
 			return -1;
+	} else if (strcmp(name, "script-pattern") == 0) {
+		if (!*v)
+			return -1;
+		o->script_pattern = v;
+	} else if (strcmp(name, "underscores-in-headers") == 0) {
+		int b = boolean(v);
+		if (b < 0)
+			return -1;
+		o->underscores_in_headers = b;
 	} else if (strcmp(name, "server-name") == 0) {
 		o->server_name = v;
 	} else if (strcmp(name, "access-log") == 0) {
@@ -137,7 +161,9 @@ int front_opts_parse(struct front_opts *o, int argc, char **argv)
 			fprintf(stderr, "front: %s: not an option\n", a);
 			return -1;
 		}
-		if (strcmp(a, "--underscores-in-headers") == 0) {
+		/* The bare flag means on; with a value it takes on|off. */
+		if (strcmp(a, "--underscores-in-headers") == 0 &&
+		    (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
 			o->underscores_in_headers = true;
 			continue;
 		}
@@ -148,6 +174,8 @@ int front_opts_parse(struct front_opts *o, int argc, char **argv)
 		if (set_option(o, a + 2, argv[++i]) < 0)
 			return -1;
 	}
+	if (!o->script_pattern)
+		o->script_pattern = "*.php";
 	if (!o->upstream) {
 		fprintf(stderr, "usage: anycgi __front --upstream ADDR "
 		                "[--listen ADDR]... [options]\n");

@@ -54,6 +54,8 @@ void hconn_reap(void)
 		struct hconn *c = dead;
 		dead = c->next;
 		close(c->ev.fd);
+		if (c->file_fd >= 0)
+			close(c->file_fd);
 		if (c->hin) {
 			http_in_deinit(c->hin);
 			free(c->hin);
@@ -76,6 +78,7 @@ static struct hconn *add_conn(int fd, struct listener *l,
 	}
 	c->ev = (struct ev_item){.type = EV_CLIENT, .fd = fd};
 	c->ctimer.kind = -1;
+	c->file_fd = -1;
 	c->l = l;
 	if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)
 		memcpy(&c->peer, ss, ss->ss_family == AF_INET
@@ -162,9 +165,17 @@ void hconn_accept(struct listener *l)
 	}
 }
 
+/* Whether bytes are still due to the client: the buffer, or a static
+ * file after it. */
+static bool sending(const struct hconn *c)
+{
+	return c->out.len > 0 || c->file_fd >= 0;
+}
+
 int hconn_flush(struct hconn *c)
 {
 	bool progress = false;
+again:
 	while (c->out.len > 0 && !c->dead) {
 		ssize_t n = send(c->ev.fd, fbuf_head(&c->out), c->out.len,
 		                 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -181,6 +192,18 @@ int hconn_flush(struct hconn *c)
 		c->eof = true;
 		fbuf_consume(&c->out, c->out.len);
 		return -1;
+	}
+	if (c->file_fd >= 0 && c->out.len == 0) {
+		int k = static_flush(c);
+		if (k < 0)
+			return -1;
+		progress = progress || k > 0;
+		/* Requests pipelined behind the file waited for its end. */
+		if (c->file_fd < 0 && !c->processing && !c->dead) {
+			hconn_process(c);
+			if (c->out.len > 0)
+				goto again;
+		}
 	}
 	if (progress && c->ctimer.kind == T_SEND)
 		timer_arm(&c->ctimer, T_SEND);
@@ -297,7 +320,7 @@ static bool can_parse(const struct hconn *c)
 		return hreq_wants_body(c->req);
 	/* A pipelined request waits while the client is not taking the
 	 * answers already made: they stay bounded. */
-	return !c->closing && c->out.len < OUT_HIGH &&
+	return !c->closing && c->out.len < OUT_HIGH && c->file_fd < 0 &&
 	       (c->in.len > 0 || (c->hin && !http_in_idle(c->hin)));
 }
 
@@ -379,7 +402,7 @@ static bool settle(struct hconn *c)
 		}
 		c->closing = true;
 	}
-	if (c->closing && !c->req && c->out.len == 0) {
+	if (c->closing && !c->req && !sending(c)) {
 		if (c->lingering)
 			return true;
 		if (c->cut || c->eof)
@@ -388,7 +411,7 @@ static bool settle(struct hconn *c)
 			start_linger(c);
 		return !c->dead;
 	}
-	if (F->stopping && idle(c) && c->out.len == 0) {
+	if (F->stopping && idle(c) && !sending(c)) {
 		hand_over_or_close(c);
 		return false;
 	}
@@ -400,7 +423,7 @@ static void set_timer(struct hconn *c)
 	int want = -1;
 	if (c->lingering)
 		want = T_LINGER;
-	else if (c->out.len > 0)
+	else if (sending(c))
 		want = T_SEND;
 	else if (!c->req)
 		want = c->served == 0 || !idle(c) ? T_HEADER : T_KEEPALIVE;
@@ -430,7 +453,7 @@ void hconn_update(struct hconn *c)
 	uint32_t ev = 0;
 	if (!c->eof)
 		ev = (c->in.len < IN_BUF || c->lingering ? EPOLLIN : 0) | EPOLLRDHUP;
-	if (c->out.len > 0)
+	if (sending(c))
 		ev |= EPOLLOUT;
 	(void)ev_set(&c->ev, ev);
 	set_timer(c);
@@ -479,7 +502,7 @@ void hconn_close_idle(void)
 	struct hconn *c = F->conns;
 	while (c) {
 		struct hconn *next = c->next;
-		if (idle(c) && c->out.len == 0)
+		if (idle(c) && !sending(c))
 			hand_over_or_close(c);
 		c = next;
 	}

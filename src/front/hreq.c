@@ -22,6 +22,8 @@ void hreq_free(struct hreq *r)
 	free(r->ch_buf);
 	free(r->redirect_uri);
 	free(r->path);
+	free(r->script);
+	free(r->path_info);
 	free(r);
 }
 
@@ -58,26 +60,40 @@ static void detach(struct hreq *r)
 	r->up = NULL;
 }
 
-void hreq_error(struct hreq *r, int status, const char *why)
+/* Answers r with a short text of its status (fields: more header
+ * lines, or NULL), unless a head already went out: then only the end of
+ * the connection can tell the client that this answer is cut short. */
+void hreq_respond(struct hreq *r, int status, const char *fields)
 {
 	struct hconn *c = r->c;
-	const struct http_head *h = head_of(r);
-	front_log("%s %.200s: %d (%s)", h->method ? h->method : "-",
-	          h->target ? h->target : "-", status, why);
 	detach(r);
 	r->status = status;
 	if (r->head_sent) {
-		/* The client has a part of another answer: only the end of the
-		 * connection can tell it that this one is cut short. */
 		c->closing = true;
 		c->cut = true;
 	} else {
 		bool close = !r->body_done || !r->keep_alive || front_drain_closes();
 		if (close)
 			c->closing = true;
-		(void)reply_error(&c->out, status, close);
+		(void)reply_error_with(&c->out, status, close, fields,
+		                       head_of(r)->head_method);
 		r->head_sent = true;
 	}
+	answered(r);
+}
+
+void hreq_error(struct hreq *r, int status, const char *why)
+{
+	const struct http_head *h = head_of(r);
+	front_log("%s %.200s: %d (%s)", h->method ? h->method : "-",
+	          h->target ? h->target : "-", status, why);
+	hreq_respond(r, status, NULL);
+}
+
+/* A static file's head is out: the request is answered (its bytes follow
+ * from the connection). */
+void hreq_answered(struct hreq *r)
+{
 	answered(r);
 }
 
@@ -121,6 +137,8 @@ struct hreq *hreq_start(struct hconn *c)
 		                                           : "bad path");
 		return r;
 	}
+	if (static_route(r))
+		return r;
 	upstream_acquire(r);
 	return r;
 }
@@ -144,7 +162,7 @@ void hreq_on_slot(struct hreq *r, struct upconn *u)
 	r->state = RQ_UPSTREAM;
 	fcgi_encode_begin(begin, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
 	if (upstream_send(u, begin, sizeof(begin)) < 0 ||
-	    params_encode(&u->out, c, h, r->redirect_uri, r->path) < 0) {
+	    params_encode(&u->out, c, h, r) < 0) {
 		hreq_error(r, 500, "out of memory");
 		return;
 	}
@@ -246,6 +264,7 @@ static void local_redirect(struct hreq *r)
 	free(r->path);
 	r->redirect_uri = uri;
 	r->path = path;
+	static_script(r);
 	r->redirects++;
 	r->body_discard = true;
 	free(r->ch_buf);

@@ -10,97 +10,22 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#include "docroot.h"
 #include "front_int.h"
 
 #ifndef FRONT_VERSION
 #define FRONT_VERSION "0"
 #endif
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes %XX in src[0..len) into dst (room for len + 1). */
-static int decode(const char *src, size_t len, char *dst, size_t *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = src[i];
-		if (c == '%') {
-			if (i + 2 >= len)
-				return -1;
-			int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		dst[o++] = c;
-	}
-	dst[o] = '\0';
-	*out = o;
-	return 0;
-}
-
-/* Merges slashes and resolves "." and ".." in place (RFC 3986, section
- * 5.2.4, as nginx does for $uri). Returns -1 for a path above the root. */
-static int normalize(char *p, size_t *len)
-{
-	size_t o = 0, i = 0, n = *len;
-	while (i < n) {
-		while (i < n && p[i] == '/')
-			i++;
-		size_t s = i;
-		while (i < n && p[i] != '/')
-			i++;
-		size_t seg = i - s;
-		bool last = i >= n;
-		if (seg == 1 && p[s] == '.') {
-			if (last)
-				p[o++] = '/';
-			continue;
-		}
-		if (seg == 2 && p[s] == '.' && p[s + 1] == '.') {
-			if (o == 0)
-				return -1;
-			while (o > 0 && p[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--;
-			if (last)
-				p[o++] = '/';
-			continue;
-		}
-		if (seg == 0) {
-			if (o == 0 || p[o - 1] != '/')
-				p[o++] = '/';
-			continue;
-		}
-		p[o++] = '/';
-		memmove(p + o, p + s, seg);
-		o += seg;
-	}
-	if (o == 0)
-		p[o++] = '/';
-	p[o] = '\0';
-	*len = o;
-	return 0;
-}
-
 /* The decoded, normalized path of path[0..len) into a new string.
  * Returns 0, 400 for a bad path, 404 outside --script-prefix, or -ENOMEM. */
 int params_path(const char *path, size_t len, char **out)
 {
-	char *p = malloc(len + 2);
+	/* Decoding only shortens; squashing may add one '/'. */
+	char *p = malloc(len + 3);
 	if (!p)
 		return -ENOMEM;
-	size_t n;
-	if (len == 0 || path[0] != '/' || decode(path, len, p, &n) < 0 ||
-	    normalize(p, &n) < 0) {
+	if (docroot_normalize(path, len, p, len + 3) < 0) {
 		free(p);
 		return 400;
 	}
@@ -276,24 +201,46 @@ static void request_uri(const struct http_head *h, const char *redirect,
 	*path_len = qm ? (size_t)(qm - *uri) : strlen(*uri);
 }
 
-static void add_script(struct builder *b, const char *path)
+/* Joins two strings in the builder's memory. */
+static const char *join(struct builder *b, const char *x, const char *y)
+{
+	size_t xl = strlen(x), yl = strlen(y);
+	char *s = take(b, xl + yl + 1);
+	if (!s)
+		return "";
+	memcpy(s, x, xl);
+	memcpy(s + xl, y, yl + 1);
+	return s;
+}
+
+/* SCRIPT_NAME and PATH_INFO: the script file found under
+ * --document-root, else the --script-prefix and the rest of the path. */
+static void add_script(struct builder *b, const char *path,
+                       const struct hreq *r)
 {
 	const char *pre = F->opt.script_prefix;
+	const char *root = F->opt.document_root;
 	size_t pl = strlen(pre);
 	const char *script = pl ? pre : path;
-	adds(b, "SCRIPT_NAME", script);
-	adds(b, "PATH_INFO", pl ? path + pl : "");
-	adds(b, "DOCUMENT_URI", path);
-	if (!F->opt.document_root)
-		return;
-	adds(b, "DOCUMENT_ROOT", F->opt.document_root);
-	size_t rl = strlen(F->opt.document_root), sl = strlen(script);
-	char *fn = take(b, rl + sl + 1);
-	if (fn) {
-		memcpy(fn, F->opt.document_root, rl);
-		memcpy(fn + rl, script, sl + 1);
-		adds(b, "SCRIPT_FILENAME", fn);
+	const char *info = pl ? path + pl : "";
+	const char *file = script;
+	if (r->script) {
+		script = join(b, pre, r->script);
+		info = r->path_info;
+		file = r->script;
 	}
+	adds(b, "SCRIPT_NAME", script);
+	/* A script with nothing after it has no PATH_INFO, as with php -S
+	 * (PHP would see "" for a path that has none). */
+	if (!r->script || *info)
+		adds(b, "PATH_INFO", info);
+	adds(b, "DOCUMENT_URI", path);
+	if (!root)
+		return;
+	adds(b, "DOCUMENT_ROOT", root);
+	adds(b, "SCRIPT_FILENAME", join(b, root, file));
+	if (r->script && *info)
+		adds(b, "PATH_TRANSLATED", join(b, root, info));
 }
 
 static void add_body_params(struct builder *b, const struct http_head *h,
@@ -315,9 +262,9 @@ static void add_body_params(struct builder *b, const struct http_head *h,
 }
 
 static void add_all(struct builder *b, const struct hconn *c,
-                    const struct http_head *h, const char *redirect,
-                    const char *path)
+                    const struct http_head *h, const struct hreq *r)
 {
+	const char *redirect = r->redirect_uri, *path = r->path;
 	const char *uri, *q;
 	size_t pl;
 	request_uri(h, redirect, &uri, &q, &pl);
@@ -329,7 +276,7 @@ static void add_all(struct builder *b, const struct hconn *c,
 	adds(b, "REQUEST_SCHEME", "http");
 	adds(b, "SERVER_PROTOCOL", h->minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
 	adds(b, "REDIRECT_STATUS", "200");
-	add_script(b, path);
+	add_script(b, path, r);
 	add_body_params(b, h, redirect != NULL);
 	add_addr(b, "REMOTE_ADDR", "REMOTE_PORT", &c->peer);
 	add_local(b, c);
@@ -340,20 +287,23 @@ static void add_all(struct builder *b, const struct hconn *c,
 }
 
 int params_encode(struct fbuf *out, const struct hconn *c,
-                  const struct http_head *h, const char *redirect,
-                  const char *path)
+                  const struct http_head *h, const struct hreq *r)
 {
+	const char *redirect = r->redirect_uri, *path = r->path;
 	struct builder b = {0};
 	size_t n_max = 32 + h->n_fields;
+	size_t root = F->opt.document_root ? strlen(F->opt.document_root) : 0;
 	b.cap = 4 * h->head_len + 3 * strlen(path) + 1024 +
-	        (redirect ? strlen(redirect) : 0) +
-	        (F->opt.document_root ? strlen(F->opt.document_root) : 0);
+	        (redirect ? strlen(redirect) : 0) + 2 * root +
+	        (r->script ? 2 * strlen(r->script) +
+	                     2 * strlen(r->path_info) + strlen(F->opt.script_prefix)
+	                   : 0);
 	b.pairs = malloc(n_max * sizeof(*b.pairs));
 	b.mem = malloc(b.cap);
 	int rc = -ENOMEM;
 	if (!b.pairs || !b.mem)
 		goto out;
-	add_all(&b, c, h, redirect, path);
+	add_all(&b, c, h, r);
 	int64_t size = fcgi_encode_params(NULL, 0, 1, b.pairs, b.n);
 	if (size < 0 || fbuf_reserve(out, (size_t)size) < 0)
 		goto out;

@@ -29,18 +29,29 @@ const char *reply_date(void)
 	return buf;
 }
 
-int reply_error(struct fbuf *out, int status, bool close)
+/* fields: more header lines, or NULL; head: the request was HEAD, the
+ * answer has the length of the text but not the text. */
+int reply_error_with(struct fbuf *out, int status, bool close,
+                     const char *fields, bool head)
 {
 	const char *reason = reply_reason(status);
-	return fbuf_printf(out,
-	                   "HTTP/1.1 %d %s\r\n"
-	                   "Content-Type: text/plain\r\n"
-	                   "Content-Length: %zu\r\n"
-	                   "Date: %s\r\n"
-	                   "%s\r\n"
-	                   "%d %s\n",
-	                   status, reason, strlen(reason) + 5, reply_date(),
-	                   close ? "Connection: close\r\n" : "", status, reason);
+	int rc = fbuf_printf(out,
+	                     "HTTP/1.1 %d %s\r\n"
+	                     "Content-Type: text/plain\r\n"
+	                     "Content-Length: %zu\r\n"
+	                     "Date: %s\r\n"
+	                     "%s%s\r\n",
+	                     status, reason, strlen(reason) + 5, reply_date(),
+	                     fields ? fields : "",
+	                     close ? "Connection: close\r\n" : "");
+	if (rc == 0 && !head)
+		rc = fbuf_printf(out, "%d %s\n", status, reason);
+	return rc;
+}
+
+int reply_error(struct fbuf *out, int status, bool close)
+{
+	return reply_error_with(out, status, close, NULL, false);
 }
 
 /* Fields the front end sets itself: the connection's and the framing's

@@ -700,7 +700,8 @@ def test_params(servers, anycgi_bin, workdir):
     root = os.path.join(workdir, "site")
     os.makedirs(root)
     f = start_http_echo(servers, anycgi_bin, args=[
-        "--document-root", root, "--server-name", "example.test"])
+        "--document-root", root, "--script-pattern", "*",
+        "--server-name", "example.test"])
     c = raw(f, b"POST /dir/x.php?a=1&b=%20 HTTP/1.1\r\nHost: h:8\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 3\r\n"
             b"X-Dup: 1\r\nx-dup: 2\r\nCookie: a=1\r\nCookie: b=2\r\n"
@@ -753,6 +754,16 @@ def test_script_prefix_and_underscores(servers, anycgi_bin):
     assert p["SERVER_NAME"] == "127.0.0.1"
     assert f.request("GET", "/other").status == 404
     assert f.get_json("/app")["params"]["PATH_INFO"] == ""
+
+
+@pytest.mark.parametrize("value,passed", [("on", True), ("off", False)])
+def test_underscores_in_headers_value(servers, anycgi_bin, value, passed):
+    # The manager passes the option with a value.
+    f = start_http_echo(servers, anycgi_bin, args=[
+        "--underscores-in-headers", value, "--server-name", "s"])
+    p = f.get_json("/", headers=[("X_Under", "yes")])["params"]
+    assert ("HTTP_X_UNDER" in p) == passed
+    assert p["SERVER_NAME"] == "s"
 
 
 # ---- access log ------------------------------------------------------
@@ -874,7 +885,7 @@ def test_params_match_nginx(servers, anycgi_bin):
     web = servers.nginx(App(f.app, "unix", path=sock))
     www = os.path.join(web.dir, "www")
     f2 = start_front(servers, anycgi_bin, "unix:" + sock,
-                     ["--document-root", www])
+                     ["--document-root", www, "--script-pattern", "*"])
     cases = [
         ("GET", "/fcgi/a/b.txt?x=1&y=%20z", [], None),
         ("POST", "/fcgi/form", [("Content-Type", "application/x-www-form-"
