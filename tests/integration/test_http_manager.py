@@ -9,6 +9,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -201,8 +202,11 @@ def test_reload_under_load_loses_nothing(servers, anycgi_bin):
             f.result()
     assert errors == [], errors[:5]
     assert sum(c[0] for c in counts) > 100
-    # The front end rolled with the pool: a new process each time.
+    # The front end rolled with the pool: a new process each time, and
+    # the old one passed its kept connections on instead of closing them.
     assert len(fronts - {None}) >= 5, fronts
+    assert re.search(r"pool echo-http: worker \d+ handed over \d+ kept",
+                     m.log_text()), m.log_text()[-2000:]
 
 
 def test_unreachable_upstream_is_refused_at_start(servers, anycgi_bin,
@@ -383,3 +387,41 @@ def _cmd_has(pid, word):
             return word in f.read()
     except OSError:
         return False
+
+
+def _three_free_ports():
+    for _ in range(50):
+        p = sup.free_port()
+        ok = True
+        for q in (p + 1, p + 2):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", q))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok and p + 2 < 65536:
+            return p
+    raise AssertionError("no three free ports in a row")
+
+
+def test_readme_demo(servers, build_dir):
+    """The README's first command ends in scripts/demo.sh: the echo app,
+    a CGI folder and the status page, on --http, with no web server."""
+    port = _three_free_ports()
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts",
+                          "demo.sh")
+    proc = servers.start("demo", ["bash", script, build_dir],
+                         sup.clean_env({"ANYCGI_DEMO_PORT": str(port)}))
+    sup.wait_until(lambda: "Ctrl-C stops it" in proc.log_text(), 20,
+                   "the demo to start", proc=proc)
+    r = get(port, "/hello?x=1")
+    assert r.json()["params"]["QUERY_STRING"] == "x=1"
+    r = get(port + 1, "/hello.sh/extra?q=1")
+    assert r.status == 200, r
+    assert r.body.startswith(b"Hello from a CGI script: GET /hello.sh, "
+                             b"PATH_INFO=/extra, QUERY_STRING=q=1"), r.body
+    r = get(port + 2, "/?json")
+    assert {"echo", "cgi", "echo-http", "cgi-http"} <= \
+        {p["name"] for p in r.json()["pools"]}
