@@ -654,9 +654,12 @@ def test_client_going_away_aborts_upstream(servers, anycgi_bin):
     sup.wait_until(lambda: f.app.requests, 10, "the request at the app")
     c.close()
     assert f.app.aborted.wait(10), f.app.records
-    # The app's connection is kept and used again.
-    assert f.request("GET", "/next").body == b"ok"
-    assert f.app.conns == 1
+    # The app's connection is kept and used again. (The front end may
+    # still be reading the aborted request's END_REQUEST when the next
+    # request comes, and open a second connection for it: no more.)
+    for _ in range(4):
+        assert f.request("GET", "/next").body == b"ok"
+    assert f.app.conns <= 2
 
 
 def test_app_stderr_is_logged(http):
