@@ -244,6 +244,16 @@ def test_daemon_http_pool_and_its_options(servers, anycgi_bin, workdir):
     assert r.json()["params"]["SERVER_NAME"] == "example.test"
     sup.wait_until(lambda: os.path.exists(log) and b"/d?q=1" in
                    open(log, "rb").read(), 5, "the access log line", proc=m)
+    # logrotate: the file moved, SIGUSR1 to the master reaches the front
+    # end, which writes a new file.
+    os.rename(log, log + ".1")
+    m.popen.send_signal(signal.SIGUSR1)
+    sup.wait_until(lambda: os.path.exists(log), 5, "a new access log",
+                   proc=m)
+    assert get(port, "/rotated").status == 200
+    sup.wait_until(lambda: b"/rotated" in open(log, "rb").read(), 5,
+                   "the line in the new access log", proc=m)
+    assert b"/rotated" not in open(log + ".1", "rb").read()
     # A reload of the pool by name reloads its front end too.
     old = front_pid(m)
     r = run(anycgi_bin, "reload", "web", workdir + "/d.ctl")
