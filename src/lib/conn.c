@@ -96,7 +96,13 @@ void conn_close(struct conn *c, const char *why)
 	acgi_server *s = c->srv;
 	if (why)
 		lib_log(s, ACGI_LOG_DEBUG, "connection closed: %s", why);
-	/* close() takes the fd out of the epoll set (it is never dup'ed). */
+	/* close() takes the fd out of the epoll set only when no other
+	 * descriptor shares the socket. An accepted one is never dup'ed; a
+	 * handed-over one may still be open in the worker that sent it,
+	 * whose close can come after ours: the set would go on reporting a
+	 * freed conn. */
+	if (c->handed_in)
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
@@ -675,12 +681,12 @@ void conn_request_done(struct conn *c, acgi_request *r)
 
 /* ---- Accept ------------------------------------------------------------ */
 
-void conn_adopt(acgi_server *s, int fd)
+struct conn *conn_adopt(acgi_server *s, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->kind = WATCH_CONN;
 	c->srv = s;
@@ -693,13 +699,14 @@ void conn_adopt(acgi_server *s, int fd)
 		close(fd);
 		pthread_cond_destroy(&c->out_cond);
 		free(c);
-		return;
+		return NULL;
 	}
 	list_push(&s->conns, c);
 	if (s->sb)
 		scoreboard_add(s, &s->sb->connections, 1);
 	if (++s->n_conns >= s->limits[ACGI_LIMIT_CONNS])
 		loop_listeners_arm(s, false);
+	return c;
 }
 
 void conn_accept(acgi_server *s, struct listener *l)

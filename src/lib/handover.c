@@ -186,7 +186,9 @@ void handover_receive(acgi_server *s)
 			}
 			int fl = fcntl(fds[i], F_GETFL);
 			(void)fcntl(fds[i], F_SETFL, fl | O_NONBLOCK);
-			conn_adopt(s, fds[i]);
+			struct conn *c = conn_adopt(s, fds[i]);
+			if (c)
+				c->handed_in = true;
 		}
 	}
 }

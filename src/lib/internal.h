@@ -99,6 +99,7 @@ struct conn {
 	uint32_t events;          /* current epoll mask */
 	int refs;                 /* 1 for being open + 1 per live request */
 	bool closed;              /* fd closed, requests aborted */
+	bool handed_in;           /* came from another worker (handover) */
 	bool read_paused;         /* a request's body buffer is full */
 	bool close_when_done;     /* close once out drains with no request */
 	bool hand_over;           /* ... or hand it over (a kept connection
@@ -204,7 +205,7 @@ void conn_resume_input(struct conn *c);
 void conn_free_zombies(acgi_server *s);
 void conn_request_done(struct conn *c, acgi_request *r);
 int conn_close_idle(acgi_server *s, bool fresh_too);
-void conn_adopt(acgi_server *s, int fd);
+struct conn *conn_adopt(acgi_server *s, int fd);
 
 /* handover.c: kept connections passed to the next generation. */
 void handover_open(acgi_server *s);

@@ -466,6 +466,15 @@ void pool_on_exit(struct pool *p, struct worker *w, int status)
 
 enum activity { ACT_STARTING, ACT_IDLE, ACT_BUSY };
 
+/* An HTTP front end in epoll_wait: its signals and listeners are set up
+ * (it waits only once they are), and it has nothing to do. */
+static bool front_waiting(const struct pool *p, const struct worker *w)
+{
+	return p->cur.cfg->front_of[0] && w->ps_ok &&
+	       (w->ps.syscall == SYS_epoll_wait ||
+	        w->ps.syscall == SYS_epoll_pwait);
+}
+
 static enum activity activity(const struct pool *p, const struct worker *w,
                               long long now)
 {
@@ -484,8 +493,7 @@ static enum activity activity(const struct pool *p, const struct worker *w,
 	if (w->ps.accepting)
 		return ACT_IDLE;
 	/* An HTTP front end waiting for events has nothing to do. */
-	if (p->cur.cfg->front_of[0] && (w->ps.syscall == SYS_epoll_wait ||
-	                                 w->ps.syscall == SYS_epoll_pwait))
+	if (front_waiting(p, w))
 		return ACT_IDLE;
 	return now - w->started_ms < START_GRACE_MS ? ACT_STARTING : ACT_BUSY;
 }
@@ -500,7 +508,7 @@ static bool is_ready(const struct pool *p, const struct worker *w,
 		return w->snap.ready;
 	if (p->libanycgi)
 		return false;
-	return (w->ps_ok && w->ps.accepting) ||
+	return (w->ps_ok && w->ps.accepting) || front_waiting(p, w) ||
 	       now - w->started_ms >= START_GRACE_MS;
 }
 
@@ -980,9 +988,19 @@ void pool_stop(struct pool *p, bool fast)
 
 void pool_signal(struct pool *p, int sig)
 {
-	for (struct worker *w = p->workers; w; w = w->next)
-		if (w->pid > 0)
+	/* Not one still starting: it may not handle sig yet (SIGUSR1's
+	 * default kills), and it opens its files after this anyway. Its
+	 * readiness is looked at afresh: the last sample may be a second
+	 * old. */
+	long long now = mono_ms();
+	for (struct worker *w = p->workers; w; w = w->next) {
+		if (w->pid <= 0)
+			continue;
+		if (!w->was_ready && !w->snap_ok)
+			w->ps_ok = proc_sample(w->pid, &w->ps) == 0;
+		if (w->was_ready || is_ready(p, w, now))
 			(void)kill(w->pid, sig);
+	}
 }
 
 void pool_kill(struct pool *p)

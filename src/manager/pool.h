@@ -113,7 +113,7 @@ void pool_reload(struct pool *p, struct pool_config *cfg);
 /* Asks every worker to stop: its stop signal (graceful) or SIGTERM. */
 void pool_stop(struct pool *p, bool fast);
 
-/* Sends sig to every worker. */
+/* Sends sig to every worker past its start. */
 void pool_signal(struct pool *p, int sig);
 
 /* SIGKILL to every worker left. */
