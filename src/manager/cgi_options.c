@@ -122,7 +122,7 @@ static int set_user(struct pool_config *cfg, const char *val, char *err,
 		return option_fail(err, errlen, "%s: no such user", val);
 	if (geteuid() != 0)
 		return option_fail(err, errlen, "running scripts as another user needs "
-		            "a master started as root");
+		                   "a master started as root");
 	snprintf(buf, sizeof(buf), "%u:%u", (unsigned)pw->pw_uid,
 	         (unsigned)pw->pw_gid);
 	return set_env(cfg, "ANYCGI_CGI_USER", buf, err, errlen);
@@ -201,7 +201,7 @@ static int check_root(struct pool_config *cfg, char *err, size_t errlen)
 		close(top);
 	if (fd < 0)
 		return option_fail(err, errlen, "root %s inside the chroot %s: %s", root,
-		            cfg->chroot_dir, strerror(e));
+		                   cfg->chroot_dir, strerror(e));
 	close(fd);
 	return 0;
 }
@@ -215,8 +215,8 @@ static int check_user(struct pool_config *cfg, char *err, size_t errlen)
 		return option_fail(err, errlen, "script-group needs script-user");
 	if (user && cfg->user != (uid_t)-1 && cfg->user != 0)
 		return option_fail(err, errlen, "script-user needs the workers to stay "
-		            "root to change users per script: drop the pool's "
-		            "user option");
+		                   "root to change users per script: drop the pool's "
+		                   "user option");
 	return 0;
 }
 

@@ -62,7 +62,7 @@ static int front_user(const struct pool_config *app, struct pool_config *fr,
 	struct passwd *pw = getpwnam("nobody");
 	if (!pw)
 		return option_fail(err, errlen, "no user nobody to run the HTTP front "
-		            "end as");
+		                   "end as");
 	fr->user = pw->pw_uid;
 	fr->user_gid = pw->pw_gid;
 	return 0;
@@ -94,7 +94,7 @@ static int add_private(struct pool_config *app, const struct pool_config *fr,
 {
 	if (app->n_listeners >= POOL_MAX_LISTENERS)
 		return option_fail(err, errlen, "more than %d listeners",
-		            POOL_MAX_LISTENERS);
+		                   POOL_MAX_LISTENERS);
 	if (make_private_dir(err, errlen) < 0)
 		return -1;
 	memmove(&app->listeners[1], &app->listeners[0],
@@ -106,7 +106,7 @@ static int add_private(struct pool_config *app, const struct pool_config *fr,
 	                 private_dir, app->name);
 	if (n < 0 || (size_t)n >= sizeof(l->addr) || n - 5 >= 108)
 		return option_fail(err, errlen, "%s: the private socket's path is too "
-		            "long", private_dir);
+		                   "long", private_dir);
 	l->fd = -1;
 	l->private_sock = true;
 	l->owner = fr->user;
@@ -177,7 +177,7 @@ static int derive_one(struct pool_config *app, struct pool_config *fr,
 	pool_defaults(fr);
 	if (strlen(app->name) + 5 >= sizeof(fr->name))
 		return option_fail(err, errlen, "%s: name too long for its front end "
-		            "(%s-http)", app->name, app->name);
+		                   "(%s-http)", app->name, app->name);
 	snprintf(fr->name, sizeof(fr->name), "%.58s-http", app->name);
 	snprintf(fr->front_of, sizeof(fr->front_of), "%s", app->name);
 	fr->drain_timeout = app->drain_timeout;
@@ -189,8 +189,8 @@ static int derive_one(struct pool_config *app, struct pool_config *fr,
 		snprintf(upstream, sizeof(upstream), "%s", app->listeners[0].addr);
 	else if (app->n_listeners && !app->app)
 		return option_fail(err, errlen, "the HTTP front end cannot connect to "
-		            "%s as its user: give --socket-mode 0666, or a TCP "
-		            "--fastcgi, or only --http", app->listeners[0].addr);
+		                   "%s as its user: give --socket-mode 0666, or a TCP "
+		                   "--fastcgi, or only --http", app->listeners[0].addr);
 	else if (add_private(app, fr, upstream, sizeof(upstream), err,
 	                     errlen) < 0)
 		return -1;

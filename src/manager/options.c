@@ -94,7 +94,7 @@ static int add_listener(struct pool_config *cfg, const char *addr,
 {
 	if (cfg->n_listeners >= POOL_MAX_LISTENERS)
 		return option_fail(err, errlen, "more than %d listeners",
-		            POOL_MAX_LISTENERS);
+		                   POOL_MAX_LISTENERS);
 	if (strlen(addr) >= sizeof(cfg->listeners[0].addr))
 		return option_fail(err, errlen, "%s: address too long", addr);
 	struct pool_listener *l = &cfg->listeners[cfg->n_listeners++];
@@ -352,7 +352,7 @@ int pool_option(struct pool_config *cfg, const char *name, const char *val,
 		if (strcmp(name, "ping-path") == 0 && val[0] != '/')
 			return option_fail(err, errlen, "%s: a path starting with /", val);
 		return set_string(str, val) < 0 ? option_fail(err, errlen, "out of memory")
-		                                : 0;
+		                                       : 0;
 	}
 	int cgi = cgi_pool_option(cfg, name, val, err, errlen);
 	if (cgi != CGI_OPTION_UNKNOWN)
@@ -379,13 +379,13 @@ static int check_sizes(struct pool_config *cfg, char *err, size_t errlen)
 		cfg->max_spare = cfg->min_spare + 2;
 	if (cfg->max_spare < cfg->min_spare)
 		return option_fail(err, errlen, "max-spare %u below min-spare %u",
-		            cfg->max_spare, cfg->min_spare);
+		                   cfg->max_spare, cfg->min_spare);
 	if (cfg->workers < cfg->min_spare)
 		cfg->workers = cfg->min_spare;
 	if (cfg->workers > cfg->max_workers || cfg->min_spare > cfg->max_workers)
 		return option_fail(err, errlen, "workers %u and min-spare %u must not "
-		            "exceed max-workers %u", cfg->workers, cfg->min_spare,
-		            cfg->max_workers);
+		                   "exceed max-workers %u", cfg->workers, cfg->min_spare,
+		                   cfg->max_workers);
 	return 0;
 }
 
@@ -393,7 +393,7 @@ int pool_finish(struct pool_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->n_listeners == 0)
 		return option_fail(err, errlen, "no listener: give --fastcgi ADDR, "
-		            "--scgi ADDR or --http ADDR");
+		                   "--scgi ADDR or --http ADDR");
 	if (!cfg->argc && !cfg->app)
 		return option_fail(err, errlen, "no program");
 	if (check_sizes(cfg, err, errlen) < 0 ||
@@ -447,7 +447,7 @@ int global_option(struct master_config *mc, const char *name,
 	if (!*val)
 		return option_fail(err, errlen, "empty value");
 	return set_string(field, val) < 0 ? option_fail(err, errlen, "out of memory")
-	                                  : 0;
+	                                         : 0;
 }
 
 void master_config_free(struct master_config *mc)
