@@ -351,8 +351,8 @@ int pool_option(struct pool_config *cfg, const char *name, const char *val,
 			return option_fail(err, errlen, "empty value");
 		if (strcmp(name, "ping-path") == 0 && val[0] != '/')
 			return option_fail(err, errlen, "%s: a path starting with /", val);
-		return set_string(str, val) < 0 ? option_fail(err, errlen, "out of memory")
-		                                       : 0;
+		return set_string(str, val) < 0
+		       ? option_fail(err, errlen, "out of memory") : 0;
 	}
 	int cgi = cgi_pool_option(cfg, name, val, err, errlen);
 	if (cgi != CGI_OPTION_UNKNOWN)
@@ -446,8 +446,8 @@ int global_option(struct master_config *mc, const char *name,
 		return option_fail(err, errlen, "unknown option");
 	if (!*val)
 		return option_fail(err, errlen, "empty value");
-	return set_string(field, val) < 0 ? option_fail(err, errlen, "out of memory")
-	                                         : 0;
+	return set_string(field, val) < 0
+	       ? option_fail(err, errlen, "out of memory") : 0;
 }
 
 void master_config_free(struct master_config *mc)
