@@ -3,6 +3,7 @@
  * core), each with its own connections and latency histogram, merged at
  * the end. The request is encoded once and written many times. */
 #include "bench.h"
+#include "connect.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -230,33 +231,12 @@ static int resolve(const char *addr, struct target *t, char *err,
 		return 0;
 	}
 	char host[256];
-	const char *h = addr, *port;
-	size_t hlen;
-	if (*addr == '[') {
-		const char *close_br = strchr(addr, ']');
-		if (!close_br || close_br[1] != ':') {
-			snprintf(err, errlen, "%s: want [IPv6]:PORT", addr);
-			return -1;
-		}
-		h = addr + 1;
-		hlen = (size_t)(close_br - h);
-		port = close_br + 2;
-	} else {
-		const char *colon = strrchr(addr, ':');
-		if (!colon) {
-			snprintf(err, errlen, "%s: want unix:/path, HOST:PORT or "
-			         "[IPv6]:PORT", addr);
-			return -1;
-		}
-		hlen = (size_t)(colon - addr);
-		port = colon + 1;
-	}
-	if (hlen == 0 || hlen >= sizeof(host) || !*port) {
-		snprintf(err, errlen, "%s: want HOST:PORT", addr);
+	const char *port;
+	if (cli_split_host_port(addr, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen, "%s: want unix:/path, HOST:PORT or "
+		         "[IPv6]:PORT", addr);
 		return -1;
 	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL;

@@ -65,8 +65,7 @@ static int connect_unix(const char *path, long long deadline, char *err,
 	return fd;
 }
 
-/* Splits "host:port" or "[v6]:port". */
-static int split_host_port(const char *addr, char *host, size_t host_cap,
+int cli_split_host_port(const char *addr, char *host, size_t host_cap,
                            const char **port)
 {
 	const char *h = addr, *colon;
@@ -133,7 +132,7 @@ static int connect_tcp(const char *addr, long long deadline, char *err,
 {
 	char host[256];
 	const char *port;
-	if (split_host_port(addr, host, sizeof(host), &port) < 0) {
+	if (cli_split_host_port(addr, host, sizeof(host), &port) < 0) {
 		snprintf(err, errlen, "%s: not unix:/path, HOST:PORT or "
 		         "[IPv6]:PORT", addr);
 		return CONNECT_BAD_ADDR;

@@ -1,5 +1,5 @@
 /* Client connections for the commands that talk to a server (`anycgi
- * request`): ADDR := unix:/path | HOST:PORT | [IPv6]:PORT, with a
+ * request`; `anycgi bench` shares the address syntax): ADDR := unix:/path | HOST:PORT | [IPv6]:PORT, with a
  * deadline. */
 #ifndef ACGI_CLI_CONNECT_H
 #define ACGI_CLI_CONNECT_H
@@ -20,6 +20,11 @@ enum connect_error {
  * owns it), or one of the errors above with a one-line reason in
  * err[0..errlen). */
 int cli_connect(const char *addr, int timeout_ms, char *err, size_t errlen);
+
+/* Splits "HOST:PORT" or "[IPv6]:PORT": the host into host[0..host_cap),
+ * *port pointing into addr. Returns 0, or -1 for another form. */
+int cli_split_host_port(const char *addr, char *host, size_t host_cap,
+                        const char **port);
 
 /* Milliseconds on the monotonic clock. */
 long long cli_now_ms(void);

@@ -2,6 +2,7 @@
  * where libhttp-parser is lenient (RFC 9112), then handed to the library,
  * which also frames the body (Content-Length or chunked). */
 #include "http_in.h"
+#include "http_token.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -106,15 +107,6 @@ static int on_message_complete(http_parser *hp)
 
 /* ---- raw checks on the collected head -------------------------------- */
 
-/* RFC 9110, section 5.6.2. */
-static bool is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* RFC 9110, section 5.5: field-vchar, SP, HTAB, obs-text. */
 static bool is_value_char(unsigned char c)
 {
@@ -134,7 +126,7 @@ static int check_request_line(struct http_in *p, char *s, char *e)
 	if (!sp1 || sp1 == s)
 		return fail(p, 400, "malformed request line");
 	for (char *c = s; c < sp1; c++)
-		if (!is_tchar((unsigned char)*c))
+		if (!http_is_tchar((unsigned char)*c))
 			return fail(p, 400, "method is not a token");
 	char *t = sp1 + 1;
 	char *sp2 = memchr(t, ' ', (size_t)(e - t));
@@ -172,7 +164,7 @@ static int check_field(struct http_in *p, char *s, char *e)
 	for (char *c = s; c < colon; c++) {
 		if (is_ows(*c))
 			return fail(p, 400, "space before the colon of a header");
-		if (!is_tchar((unsigned char)*c))
+		if (!http_is_tchar((unsigned char)*c))
 			return fail(p, 400, "header name is not a token");
 	}
 	for (char *c = colon + 1; c < e; c++)

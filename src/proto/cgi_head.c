@@ -1,6 +1,7 @@
 /* The CGI response head (RFC 3875, section 6): collected up to its blank
  * line, then split into fields in place and classified (section 6.2). */
 #include "cgi_head.h"
+#include "http_token.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -58,15 +59,6 @@ static size_t find_head_end(const char *buf, size_t from, size_t to)
 		s = lf + 1;
 	}
 	return 0;
-}
-
-/* RFC 9110, section 5.6.2: token characters. */
-static bool is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 static bool is_space(char c)
@@ -175,7 +167,7 @@ static int parse_field(struct cgi_head_parser *p, char *s, char *e)
 	for (const char *c = s; c < colon; c++) {
 		if (is_space(*c))
 			return fail(p, "space before the colon");
-		if (!is_tchar((unsigned char)*c))
+		if (!http_is_tchar((unsigned char)*c))
 			return fail(p, "header name is not a token");
 	}
 	*colon = '\0';

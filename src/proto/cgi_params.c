@@ -1,6 +1,7 @@
 /* The CGI meta-variables of one request, as a web server builds them
  * (RFC 3875, section 4.1; nginx's fastcgi_params). */
 #include "cgi_params.h"
+#include "http_token.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,19 +27,12 @@ static char upper(char c)
 	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
 }
 
-/* RFC 9110, section 5.6.2: tchar. */
-static bool is_tchar(unsigned char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	       (c >= 'A' && c <= 'Z') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static bool is_token(const char *s, size_t len)
 {
 	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (!is_tchar((unsigned char)s[i]))
+		if (!http_is_tchar((unsigned char)s[i]))
 			return false;
 	return true;
 }
