@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cgi_gateway.h"
+#include "http_token.h"
 
 void cgi_log(const char *fmt, ...)
 {
@@ -136,14 +137,6 @@ static int walk(struct cgi_script *sc, int base, const char *rel,
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* REQUEST_URI's path, %XX-decoded (what SCRIPT_NAME would have been). An
  * encoded '/' or NUL is refused: it would change how the path splits. */
 static char *uri_path(struct cgi_script *sc, const char *uri)
@@ -156,9 +149,9 @@ static char *uri_path(struct cgi_script *sc, const char *uri)
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = uri[i];
-		if (c == '%' && i + 2 < n && hexval(uri[i + 1]) >= 0 &&
-		    hexval(uri[i + 2]) >= 0) {
-			c = (char)(hexval(uri[i + 1]) * 16 + hexval(uri[i + 2]));
+		if (c == '%' && i + 2 < n && uri_hex_value(uri[i + 1]) >= 0 &&
+		    uri_hex_value(uri[i + 2]) >= 0) {
+			c = (char)(uri_hex_value(uri[i + 1]) * 16 + uri_hex_value(uri[i + 2]));
 			i += 2;
 			if (c == '/' || c == '\0') {
 				free(out);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "echo.h"
+#include "http_token.h"
 
 struct words {
 	bool echo_body;
@@ -19,17 +20,6 @@ struct words {
 	char err_text[512];   /* stderr=TEXT, decoded */
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX and '+' from src[0..len) into dst (cap bytes, NUL-ended). */
 static void url_decode(char *dst, size_t cap, const char *src, size_t len)
 {
@@ -38,9 +28,9 @@ static void url_decode(char *dst, size_t cap, const char *src, size_t len)
 		char c = src[i];
 		if (c == '+')
 			c = ' ';
-		else if (c == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 &&
-		         hexval(src[i + 2]) >= 0) {
-			c = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+		else if (c == '%' && i + 2 < len && uri_hex_value(src[i + 1]) >= 0 &&
+		         uri_hex_value(src[i + 2]) >= 0) {
+			c = (char)(uri_hex_value(src[i + 1]) * 16 + uri_hex_value(src[i + 2]));
 			i += 2;
 		}
 		dst[o++] = c;

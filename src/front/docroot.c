@@ -15,17 +15,7 @@
 #include <unistd.h>
 
 #include "docroot.h"
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "http_token.h"
 
 /* %XX decoding up to '?' or '#'. Returns the length, or -1. */
 static int percent_decode(const char *in, size_t len, char *out, size_t cap)
@@ -34,8 +24,8 @@ static int percent_decode(const char *in, size_t len, char *out, size_t cap)
 	for (size_t i = 0; i < len && in[i] != '?' && in[i] != '#'; i++) {
 		char c = in[i];
 		if (c == '%') {
-			int hi = i + 2 < len ? hex_value(in[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value(in[i + 2]) : -1;
+			int hi = i + 2 < len ? uri_hex_value(in[i + 1]) : -1;
+			int lo = hi >= 0 ? uri_hex_value(in[i + 2]) : -1;
 			if (lo < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);

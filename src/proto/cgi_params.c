@@ -50,14 +50,6 @@ static bool equal_ci(const char *a, size_t a_len, const char *b)
 	return strlen(b) == a_len && prefix_ci(a, b);
 }
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = upper(c);
-	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* ---- Output --------------------------------------------------------- */
 
 /* Reserves n bytes of the caller's buffer; NULL when it is too small. */
@@ -205,7 +197,7 @@ static int decode_path(struct cgi_params *p, const struct uri *u,
 		const char *c = u->path + i;
 		int hi = 0, lo = 0;
 		if (*c == '%' && i + 2 < u->path_len &&
-		    (hi = hex(c[1])) >= 0 && (lo = hex(c[2])) >= 0) {
+		    (hi = uri_hex_value(c[1])) >= 0 && (lo = uri_hex_value(c[2])) >= 0) {
 			if (hi == 0 && lo == 0)
 				return fail(p, "the URI's path decodes to a NUL byte");
 			at[n++] = (char)(hi << 4 | lo);
